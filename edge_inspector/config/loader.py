@@ -1,0 +1,212 @@
+"""Load one YAML file into typed config models; every error names the key path and line.
+
+Unknown keys are refused and types are checked strictly (no silent coercion of "abc" to a port):
+an inspection gate fails closed, it never falls back to defaults it was not told to use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+import yaml
+
+from .models import Config
+
+
+class ConfigError(ValueError):
+    """A config file is invalid. The message is one line: file, key path, line, what was expected."""
+
+
+def load_config(path: Path | str) -> Config:
+    """Read, validate and resolve a config file; raise ConfigError naming the offending key."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from exc
+    if data is None:
+        data = {}
+    lines = _line_index(node)
+    try:
+        config = parse_config(data)
+        check_consistency(config)
+    except _KeyError as exc:
+        line = lines.get(exc.key)
+        where = f" (line {line})" if line else ""
+        raise ConfigError(f"{path}: {exc.key}: {exc.problem}{where}") from None
+    return resolve_paths(config, path.parent.resolve())
+
+
+def parse_config(data: object) -> Config:
+    """Validate a plain mapping (already parsed YAML) into a Config."""
+    if not isinstance(data, dict):
+        raise _KeyError("<root>", f"expected a mapping, got {_describe(data)}")
+    result = _build(Config, data, "")
+    assert isinstance(result, Config)
+    return result
+
+
+class _KeyError(Exception):
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, (dict, list)):
+        return type(value).__name__
+    return f"{value!r}"
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> object:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise _KeyError(path, f"unknown key (known keys here: {known})")
+        kwargs[key] = _convert(hints[key], value, path)
+    return cls(**kwargs)
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911 - one branch per type kind
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        if not isinstance(value, dict):
+            raise _KeyError(path, f"expected a mapping, got {_describe(value)}")
+        return _build(tp, value, path + ".")
+    origin = get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(tp)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _convert(option, value, path)
+            except _KeyError as exc:
+                errors.append(exc.problem.removeprefix("expected ").split(", got")[0])
+        raise _KeyError(path, f"expected {' or '.join(errors)}, got {_describe(value)}")
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value not in allowed:
+            raise _KeyError(path, f"expected one of {', '.join(map(str, allowed))}, got {_describe(value)}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise _KeyError(path, f"expected true or false, got {_describe(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _KeyError(path, f"expected integer, got {_describe(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _KeyError(path, f"expected number, got {_describe(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise _KeyError(path, f"expected string, got {_describe(value)}")
+        return value
+    if tp is Path:
+        if not isinstance(value, str) or not value:
+            raise _KeyError(path, f"expected a path string, got {_describe(value)}")
+        return Path(os.path.expanduser(value))
+    raise _KeyError(path, f"unsupported type {tp}")
+
+
+def check_consistency(cfg: Config) -> None:
+    """Cross-field checks (the kind of source decides which field is required, and so on)."""
+    src = cfg.source
+    needed = {"video": "path", "folder": "path", "camera": "device", "url": "url"}[src.kind]
+    if getattr(src, needed) is None:
+        raise _KeyError(f"source.{needed}", f"required when source.kind is {src.kind}")
+    _positive("source.queue_size", src.queue_size)
+    if src.fps is not None and src.fps <= 0:
+        raise _KeyError("source.fps", f"expected a positive number, got {src.fps}")
+    if cfg.model.path is None:
+        raise _KeyError("model.path", "required: the model directory written by `edge-inspector train`")
+    insp = cfg.inspection
+    for key in ("threshold", "pixel_threshold"):
+        value = getattr(insp, key)
+        if value != "auto" and not (isinstance(value, float) and value == value):
+            raise _KeyError(f"inspection.{key}", f"expected a number or auto, got {value!r}")
+    if insp.min_defect_area < 0:
+        raise _KeyError("inspection.min_defect_area", f"expected >= 0, got {insp.min_defect_area}")
+    for key in ("open", "close"):
+        if getattr(insp.morphology, key) < 0:
+            raise _KeyError(f"inspection.morphology.{key}", "expected a kernel size >= 0")
+    _positive("inspection.max_boxes", insp.max_boxes)
+    mq = cfg.mqtt
+    if not 1 <= mq.port <= 65535:
+        raise _KeyError("mqtt.port", f"expected 1..65535, got {mq.port}")
+    if mq.qos not in (0, 1, 2):
+        raise _KeyError("mqtt.qos", f"expected 0, 1 or 2, got {mq.qos}")
+    if (mq.username is None) != (mq.password is None):
+        missing = "mqtt.password" if mq.password is None else "mqtt.username"
+        raise _KeyError(missing, "username and password must be given together")
+    if mq.ca_file is not None and not mq.tls:
+        raise _KeyError("mqtt.ca_file", "given but mqtt.tls is false")
+    if not cfg.station_id or "/" in cfg.station_id or "+" in cfg.station_id or "#" in cfg.station_id:
+        raise _KeyError("station_id", f"expected a non-empty name without / + #, got {_describe(cfg.station_id)}")
+
+
+def _positive(key: str, value: int) -> None:
+    if value < 1:
+        raise _KeyError(key, f"expected >= 1, got {value}")
+
+
+def resolve_paths(cfg: Config, base: Path) -> Config:
+    """Make relative paths absolute against the config file's folder and fill output defaults."""
+
+    def fix(p: Path | None) -> Path | None:
+        return None if p is None else (p if p.is_absolute() else (base / p))
+
+    cfg.source.path = fix(cfg.source.path)
+    cfg.model.path = fix(cfg.model.path)
+    cfg.model.backbone_weights = fix(cfg.model.backbone_weights)
+    cfg.mqtt.ca_file = fix(cfg.mqtt.ca_file)
+    out = cfg.output
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    out.dir = fix(out.dir) or (Path(state) if state else base / "edge-inspector-state")
+    out.audit_log = fix(out.audit_log) or out.dir / "audit.jsonl"
+    out.evidence_dir = fix(out.evidence_dir) or out.dir / "evidence"
+    out.annotated_video = fix(out.annotated_video)
+    return cfg
+
+
+def _line_index(node: yaml.Node | None) -> dict[str, int]:
+    """Map dotted key paths to 1-based line numbers in the YAML source."""
+    index: dict[str, int] = {}
+
+    def walk(n: yaml.Node, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            for key_node, value_node in n.value:
+                key = f"{prefix}{key_node.value}"
+                index[key] = key_node.start_mark.line + 1
+                walk(value_node, key + ".")
+
+    if node is not None:
+        walk(node, "")
+    return index

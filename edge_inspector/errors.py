@@ -1,0 +1,25 @@
+"""The exception types that mean "the user gave bad input": the CLI prints them as one line, exit 2."""
+
+from __future__ import annotations
+
+import importlib
+
+
+def _collect() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [FileNotFoundError]
+    for module, name in (
+        ("edge_inspector.config", "ConfigError"),
+        ("edge_inspector.capture", "SourceError"),
+        ("edge_inspector.backends", "BackendError"),
+        ("edge_inspector.publish", "MqttConnectError"),
+        ("edge_inspector.model.metadata", "MetadataError"),
+        ("edge_inspector.broker", "BrokerUnavailable"),
+    ):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
+USER_ERRORS: tuple[type[BaseException], ...] = _collect()

@@ -1,0 +1,37 @@
+"""edge-inspector: real-time visual anomaly inspection daemon for production lines."""
+
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+RUNTIME = [
+    "numpy>=1.24",
+    "opencv-python-headless>=4.8",
+    "paho-mqtt>=2.0,<3",
+    "pyyaml>=6.0",
+]
+TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7"]
+ONNX = ["onnx>=1.15", "onnxruntime>=1.17"]
+TRT = ["tensorrt>=10.0", "pycuda>=2024.1"]
+DEV = ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3"]
+
+setup(
+    name="edge-inspector",
+    version="0.1.0",
+    description="Real-time visual anomaly inspection daemon: camera -> ResNet-50 autoencoder -> verdict over MQTT",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["edge_inspector", "edge_inspector.*"]),
+    install_requires=RUNTIME,
+    extras_require={
+        # The torch backend scores with the PyTorch model; training always needs it.
+        "torch": ["torch>=2.2", "torchvision>=0.17"],
+        "train": TRAIN,
+        "onnx": ONNX,
+        "trt": TRT,
+        "dev": DEV,
+        "all": TRAIN + ONNX + DEV,
+    },
+    entry_points={"console_scripts": ["edge-inspector=edge_inspector.cli:main"]},
+)
