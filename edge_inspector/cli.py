@@ -114,9 +114,10 @@ Adder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
 def _adders() -> list[Adder]:
+    from .bench import add_bench
     from .cli_more import add_demo, add_evaluate, add_watch
 
-    return [_add_run, _add_validate, _add_train, add_evaluate, _add_synth, add_demo, add_watch]
+    return [_add_run, _add_validate, _add_train, add_evaluate, add_bench, _add_synth, add_demo, add_watch]
 
 
 def build_parser() -> argparse.ArgumentParser:
