@@ -1,0 +1,131 @@
+"""Pure functions: anomaly map -> mask -> contours -> boxes -> verdict. No I/O, no state.
+
+The daemon calls `postprocess()` once per frame; the smaller functions are public so that
+calibration, benchmarks and tests can use each step on its own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from .config.models import InspectionConfig, MorphologyConfig
+from .types import Box, Verdict
+
+
+def _check_map(anomaly_map: object, name: str = "anomaly_map") -> np.ndarray:
+    if not isinstance(anomaly_map, np.ndarray):
+        raise TypeError(f"{name}: expected a 2-D float32 numpy array, got {type(anomaly_map).__name__}")
+    if anomaly_map.ndim != 2 or anomaly_map.dtype != np.float32:
+        raise ValueError(
+            f"{name}: expected a 2-D float32 array (HxW), got shape {anomaly_map.shape} dtype {anomaly_map.dtype}"
+        )
+    return anomaly_map
+
+
+def _check_finite(value: object, name: str) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a finite number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}: expected a finite number, got {number}")
+    return number
+
+
+def _ellipse(size: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+
+
+def threshold_mask(anomaly_map: np.ndarray, pixel_threshold: float, morphology: MorphologyConfig) -> np.ndarray:
+    """Binary uint8 mask {0, 255} of pixels with anomaly >= pixel_threshold, cleaned up.
+
+    Morphological open (kernel `morphology.open`) removes isolated specks, then close (kernel
+    `morphology.close`) joins fragments of one defect; both use elliptical kernels, 0 skips the step.
+    NaN pixels never enter the mask.
+    """
+    amap = _check_map(anomaly_map)
+    thr = _check_finite(pixel_threshold, "pixel_threshold")
+    mask: np.ndarray = (amap >= thr).astype(np.uint8) * np.uint8(255)
+    if morphology.open > 0:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _ellipse(morphology.open))
+    if morphology.close > 0:
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _ellipse(morphology.close))
+    return mask
+
+
+def find_boxes(mask: np.ndarray, anomaly_map: np.ndarray, min_area: int, max_boxes: int) -> tuple[Box, ...]:
+    """Boxes of the outer contours of `mask`, highest peak first.
+
+    area counts the mask pixels inside the filled contour (a 1-pixel blob has area 1; holes do not
+    count); peak is the largest anomaly value among those pixels. Regions with area < min_area are
+    dropped and at most max_boxes are returned.
+    """
+    amap = _check_map(anomaly_map)
+    if not isinstance(mask, np.ndarray) or mask.shape != amap.shape:
+        raise ValueError(f"mask: expected shape {amap.shape} like the anomaly map, got {getattr(mask, 'shape', None)}")
+    binary = (mask > 0).astype(np.uint8)
+    contours, _ = cv2.findContours(binary, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    boxes: list[Box] = []
+    for contour in contours:
+        x, y, w, h = cv2.boundingRect(contour)
+        if w * h < min_area:  # area <= w*h, so this region cannot pass: skip the fill
+            continue
+        filled = np.zeros((h, w), np.uint8)
+        cv2.drawContours(filled, [contour - np.array([x, y], dtype=contour.dtype)], -1, 1, thickness=cv2.FILLED)
+        inside = (filled > 0) & (binary[y : y + h, x : x + w] > 0)
+        area = int(np.count_nonzero(inside))
+        if area < max(min_area, 1):
+            continue
+        peak = float(np.max(amap[y : y + h, x : x + w][inside]))
+        boxes.append(Box(x=int(x), y=int(y), w=int(w), h=int(h), area=area, peak=peak))
+    boxes.sort(key=lambda b: (-b.peak, -b.area, b.y, b.x))
+    return tuple(boxes[: max(max_boxes, 0)])
+
+
+def decide(
+    score: float, boxes: Sequence[Box], threshold: float, require_region: bool, min_area: int | None = None
+) -> tuple[Verdict, str]:
+    """FAIL iff score >= threshold and (a region survived or regions are not required).
+
+    Returns the verdict and a one-line reason for the technician; min_area only improves the wording.
+    """
+    head = f"score {score:.3f}"
+    if score < threshold:
+        return Verdict.PASS, f"{head} < threshold {threshold:.3f}"
+    head = f"{head} >= threshold {threshold:.3f}"
+    if boxes:
+        largest = max(b.area for b in boxes)
+        noun = "region" if len(boxes) == 1 else "regions"
+        return Verdict.FAIL, f"{head}; {len(boxes)} {noun}, largest {largest} px"
+    if not require_region:
+        return Verdict.FAIL, f"{head}; no region located"
+    size = f">= {min_area} px" if min_area is not None else "survived the area filter"
+    return Verdict.PASS, f"{head} but no region {size}"
+
+
+def postprocess(
+    anomaly_map: np.ndarray, score: float, *, threshold: float, pixel_threshold: float, cfg: InspectionConfig
+) -> tuple[Verdict, tuple[Box, ...], str]:
+    """Anomaly map and image score -> (verdict, boxes, reason) under the inspection config.
+
+    `threshold` and `pixel_threshold` are the resolved numbers (config or the model's calibration),
+    so cfg's own threshold fields are not read here. A non-finite score fails closed as FAULT.
+    Raises TypeError/ValueError (expected vs actual) for a malformed map or threshold.
+    """
+    amap = _check_map(anomaly_map)
+    thr = _check_finite(threshold, "threshold")
+    pix = _check_finite(pixel_threshold, "pixel_threshold")
+    try:
+        value = float(score)
+    except (TypeError, ValueError):
+        raise TypeError(f"score: expected a number, got {score!r}") from None
+    if not math.isfinite(value):
+        return Verdict.FAULT, (), f"scorer returned a non-finite score ({value})"
+    mask = threshold_mask(amap, pix, cfg.morphology)
+    boxes = find_boxes(mask, amap, cfg.min_defect_area, cfg.max_boxes)
+    verdict, reason = decide(value, boxes, thr, cfg.require_region, cfg.min_defect_area)
+    return verdict, boxes, reason

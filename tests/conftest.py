@@ -1,0 +1,160 @@
+"""Shared fixtures: a real Mosquitto broker on a free port and a real MQTT subscriber. No broker mocks."""
+
+from __future__ import annotations
+
+import getpass
+import itertools
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from edge_inspector.broker import BrokerUnavailable, LocalBroker, find_mosquitto
+
+_ids = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in (
+        "integration: needs a real Mosquitto broker (and, for the daemon tests, real video files)",
+        "slow: trains on real data or takes minutes (set EI_RUN_SLOW=1 to run)",
+        "gpu: needs a CUDA GPU",
+        "data: needs ../shared/data (MVTec-layout real data)",
+    ):
+        config.addinivalue_line("markers", marker)
+
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tiered tests: slow, gpu and data tests skip with the reason instead of silently vanishing."""
+    run_slow = os.environ.get("EI_RUN_SLOW") == "1"
+    has_gpu: bool | None = None
+    for item in items:
+        if "slow" in item.keywords and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow test: set EI_RUN_SLOW=1 to run it"))
+        if "data" in item.keywords and not SHARED_DATA.is_dir():
+            item.add_marker(pytest.mark.skip(reason=f"needs real data at {SHARED_DATA} (absent)"))
+        if "gpu" in item.keywords:
+            has_gpu = _cuda_available() if has_gpu is None else has_gpu
+            if not has_gpu:
+                item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)"))
+
+
+def _broker(workdir: Path, persistent: bool) -> LocalBroker:
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto binary not found (apt-get install -y mosquitto); CI installs it")
+    broker = LocalBroker(workdir=workdir)
+    if persistent:
+        # Sessions survive a broker restart, so a persistent subscriber misses nothing during an outage.
+        # `user` only matters when the tests run as root (mosquitto would drop to user "mosquitto").
+        with broker.conf.open("a") as f:
+            f.write(f"persistence true\npersistence_location {workdir}/\nuser {getpass.getuser()}\n")
+    try:
+        return broker.start()
+    except BrokerUnavailable as exc:
+        pytest.skip(f"mosquitto did not start: {exc}")
+
+
+@pytest.fixture(scope="session")
+def mosquitto_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """One broker for the whole session (host, port). Use distinct topics per test; do not stop it."""
+    broker = _broker(tmp_path_factory.mktemp("mosquitto"), persistent=False)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def fresh_broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A private broker for one test, with persistence on; `stop()`/`start()` simulate an outage on the same port."""
+    broker = _broker(tmp_path / "mosquitto", persistent=True)
+    yield broker
+    broker.stop()
+
+
+class Subscriber:
+    """A real paho client collecting (topic, JSON payload) pairs from one topic filter, thread-safely."""
+
+    def __init__(
+        self, host: str, port: int, topic: str, client_id: str | None = None, clean_session: bool = True
+    ) -> None:
+        self.host, self.port, self.topic = host, port, topic
+        self.messages: list[tuple[str, Any]] = []
+        self.retained: list[bool] = []  # retain flag of each message, parallel to messages
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"ei-test-sub-{next(_ids)}-{time.monotonic_ns()}",
+            clean_session=clean_session,
+        )
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(self.topic, qos=1)
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = self._on_message
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            payload = json.loads(msg.payload.decode("utf-8")) if msg.payload else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            payload = {"raw": msg.payload.decode("utf-8", errors="replace")}
+        with self._cond:
+            self.messages.append((msg.topic, payload))
+            self.retained.append(bool(msg.retain))
+            self._cond.notify_all()
+
+    def start(self, timeout: float = 10.0) -> Subscriber:
+        """Connect and wait for the SUBACK."""
+        self.client.connect(self.host, self.port, keepalive=10)
+        self.client.loop_start()
+        if not self._subscribed.wait(timeout):
+            raise TimeoutError(f"no SUBACK for {self.topic!r} from {self.host}:{self.port} within {timeout} s")
+        return self
+
+    def wait_for(
+        self, n: int, timeout: float, where: Callable[[str, Any], bool] | None = None
+    ) -> list[tuple[str, Any]]:
+        """Wait until at least n (matching) messages arrived or timeout; returns the matching messages."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [m for m in self.messages if where is None or where(*m)]
+                left = deadline - time.monotonic()
+                if len(found) >= n or left <= 0:
+                    return found
+                self._cond.wait(timeout=left)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def mqtt_subscriber() -> Iterator[Callable[..., Subscriber]]:
+    """Factory: mqtt_subscriber(broker, topic_filter, client_id=None, clean_session=True) -> started Subscriber."""
+    started: list[Subscriber] = []
+
+    def make(broker: LocalBroker, topic: str, **kwargs: Any) -> Subscriber:
+        sub = Subscriber(broker.host, broker.port, topic, **kwargs).start()
+        started.append(sub)
+        return sub
+
+    yield make
+    for sub in started:
+        sub.stop()
