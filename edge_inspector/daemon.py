@@ -12,8 +12,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -78,6 +78,7 @@ class Daemon:
         self._latencies: list[float] = []
         self._inference: list[float] = []
         self.model_id = ""
+        self._pending_drops: list[DroppedFrame] = []
         self.threshold = float("nan")
         self.pixel_threshold = float("nan")
 
@@ -146,10 +147,12 @@ class Daemon:
             sinks.emit(self._inspect(item, backend))
 
     def _emit_dropped(self, dropped: list[DroppedFrame], sinks: Sinks, before: int | None) -> None:
-        # Capture assigns seqs in order, so every pending drop precedes the frame in hand.
-        for d in sorted(dropped, key=lambda d: d.seq):
-            if before is not None and d.seq > before:
-                log.error("dropped seq %d arrived after frame %d", d.seq, before)
+        # Drops newer than the frame in hand wait, so verdicts leave strictly in sequence order.
+        self._pending_drops.extend(dropped)
+        self._pending_drops.sort(key=lambda d: d.seq)
+        due = [d for d in self._pending_drops if before is None or d.seq < before]
+        self._pending_drops = self._pending_drops[len(due):]
+        for d in due:
             if d.reason.startswith("unreadable"):
                 self.summary.unreadable += 1
             else:

@@ -91,7 +91,7 @@ def _print_summary(summary: RunSummary, received: list[tuple[str, dict[str, obje
                    cfg: object, config_path: Path, seconds: float) -> None:
     tp = fp = fn = tn = 0
     for _topic, payload in received:
-        t = truth.get(int(payload.get("source_index", -1)))  # type: ignore[arg-type]
+        t = truth.get(payload.get("source_index"))
         if t is None:
             continue
         rejected = payload.get("verdict") in ("FAIL", "FAULT")

@@ -7,9 +7,9 @@ A failing sink is logged and counted; it never stops the inspection loop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np

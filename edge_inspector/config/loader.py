@@ -7,6 +7,7 @@ an inspection gate fails closed, it never falls back to defaults it was not told
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -150,7 +151,7 @@ def check_consistency(cfg: Config) -> None:
     insp = cfg.inspection
     for key in ("threshold", "pixel_threshold"):
         value = getattr(insp, key)
-        if value != "auto" and not (isinstance(value, float) and value == value):
+        if value != "auto" and not (isinstance(value, float) and math.isfinite(value)):
             raise _KeyError(f"inspection.{key}", f"expected a number or auto, got {value!r}")
     if insp.min_defect_area < 0:
         raise _KeyError("inspection.min_defect_area", f"expected >= 0, got {insp.min_defect_area}")

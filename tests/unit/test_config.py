@@ -73,7 +73,7 @@ def test_state_directory_from_systemd_is_the_output_default(tmp_path: Path, monk
 )
 def test_bad_values_name_the_key(tmp_path: Path, patch: str, expected: str) -> None:
     base = {"source": "source:\n  kind: video\n  path: a.avi\n", "model": "model:\n  path: m\n"}
-    section = patch.split(":")[0]
+    section = patch.split(":", maxsplit=1)[0]
     base.pop(section, None)
     text = patch + "".join(base.values())
     with pytest.raises(ConfigError) as info:

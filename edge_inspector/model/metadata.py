@@ -1,0 +1,84 @@
+"""Model metadata (metadata.json next to the weights): everything needed to score like the checkpoint.
+
+Preprocessing, thresholds and score statistics travel with the model so every backend (torch now,
+ONNX/TensorRT engines later) scores the same way. No torch import here: the runtime must not need it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "model.pt"
+KINDS = ("scratch", "pixel", "feature")
+
+
+class MetadataError(ValueError):
+    """metadata.json is missing, unreadable or inconsistent; the message names file and key."""
+
+
+@dataclass
+class ModelMetadata:
+    """What a trained model is and how it must be fed and thresholded."""
+
+    model_id: str
+    kind: str
+    input_size: tuple[int, int]  # (height, width) the network sees
+    arch: dict[str, Any]
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    roi: tuple[int, int, int, int] | None = None  # (x, y, w, h) crop of the frame before resizing
+    image_threshold: float = 0.5
+    pixel_threshold: float = 0.5
+    score_stats: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str | None] = field(default_factory=dict)
+    created_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    schema_version: int = SCHEMA_VERSION
+
+    def save(self, model_dir: Path) -> Path:
+        """Write metadata.json into model_dir."""
+        model_dir.mkdir(parents=True, exist_ok=True)
+        path = model_dir / METADATA_FILE
+        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, model_dir: Path) -> ModelMetadata:
+        """Read and check metadata.json; errors name the file and the key."""
+        path = Path(model_dir) / METADATA_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MetadataError(f"{path}: not found (is {model_dir} a model dir written by `train`?)") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise MetadataError(f"{path}: unreadable: {exc}") from None
+        if not isinstance(data, dict):
+            raise MetadataError(f"{path}: expected a JSON object")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise MetadataError(f"{path}: schema_version {version!r} not supported (expected {SCHEMA_VERSION})")
+        known = {f.name for f in fields(cls)}
+        for key in ("model_id", "kind", "input_size", "arch"):
+            if key not in data:
+                raise MetadataError(f"{path}: missing key '{key}'")
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MetadataError(f"{path}: unknown key '{unknown[0]}'")
+        if data["kind"] not in KINDS:
+            raise MetadataError(f"{path}: kind: expected one of {', '.join(KINDS)}, got {data['kind']!r}")
+        size = data["input_size"]
+        if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+            raise MetadataError(f"{path}: input_size: expected [height, width], got {size!r}")
+        data["input_size"] = tuple(size)
+        data["mean"] = tuple(data.get("mean", cls.mean))
+        data["std"] = tuple(data.get("std", cls.std))
+        if data.get("roi") is not None:
+            data["roi"] = tuple(data["roi"])
+        return cls(**data)

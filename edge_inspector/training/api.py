@@ -1,0 +1,51 @@
+"""Entry points used by the CLI and the demo: pick the model kind, build the TrainConfig, train."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from ..model.backbone import pretrained_weights_available
+from .loop import TrainConfig, TrainResult, train
+
+log = logging.getLogger(__name__)
+
+# Per-kind defaults for a full run on a GPU; the CLI flags override them.
+DEFAULTS: dict[str, dict[str, int | float]] = {
+    "scratch": {"epochs": 200, "batch_size": 8, "lr": 3e-4},
+    "pixel": {"epochs": 200, "batch_size": 8, "lr": 3e-4},
+    "feature": {"epochs": 100, "batch_size": 16, "lr": 5e-4},
+}
+
+
+def choose_kind(kind: str, backbone_weights: Path | None) -> str:
+    """auto = feature autoencoder when ImageNet weights exist, otherwise the scratch autoencoder."""
+    if kind != "auto":
+        return kind
+    chosen = "feature" if pretrained_weights_available(backbone_weights) else "scratch"
+    log.info("model kind auto -> %s (%s)", chosen,
+             "ImageNet ResNet-50 weights found" if chosen == "feature" else "no ImageNet weights found")
+    return chosen
+
+
+def train_from_args(args: argparse.Namespace) -> TrainResult:
+    """`edge-inspector train` flags -> a training run."""
+    kind = choose_kind(args.kind, args.backbone_weights)
+    base = DEFAULTS[kind]
+    cfg = TrainConfig(
+        kind=kind, input_size=args.input_size, encoder_layers=args.encoder_layers,
+        epochs=int(args.epochs or base["epochs"]), batch_size=int(args.batch_size or base["batch_size"]),
+        lr=float(base["lr"]),
+        seed=args.seed, device=args.device, max_minutes=args.max_minutes, backbone_weights=args.backbone_weights,
+    )
+    return train(args.data, args.out, cfg)
+
+
+def train_demo_model(data_dir: Path, out_dir: Path, *, size: int, max_minutes: float, seed: int = 0,
+                     epochs: int = 60) -> TrainResult:
+    """The demo's compact model: ResNet-50 stem..layer2 at small input size, CPU-friendly."""
+    kind = choose_kind("auto", None)
+    cfg = TrainConfig(kind=kind, input_size=size, encoder_layers=2, width=64, epochs=epochs, batch_size=8,
+                      lr=5e-4, patience=epochs, seed=seed, max_minutes=max_minutes)
+    return train(data_dir, out_dir, cfg)

@@ -1,0 +1,57 @@
+"""Simulated anomalies for training from good images only (DRAEM-style).
+
+Masks come from smooth random noise (low-resolution noise upsampled at a few scales, thresholded), and
+the masked region is blended with foreign texture: another training image, shifted and colour-jittered,
+or a procedural pattern. The network never sees a real defect while training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def noise_masks(n: int, h: int, w: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """[n,1,h,w] binary masks covering roughly 0.5-8% of the image in smooth, irregular blobs."""
+    total = torch.zeros(n, 1, h, w, device=device)
+    for cells in (4, 8, 16):
+        low = torch.rand(n, 1, cells, cells, generator=gen).to(device)
+        total += F.interpolate(low, size=(h, w), mode="bicubic", align_corners=False) / math.sqrt(cells)
+    coverage = torch.empty(n).uniform_(0.005, 0.08, generator=gen)
+    flat = total.flatten(1)
+    k = ((1 - coverage) * (h * w - 1)).long().to(device)
+    thresh = flat.sort(dim=1).values.gather(1, k[:, None])[:, 0]
+    return (total > thresh.view(n, 1, 1, 1)).float()
+
+
+def procedural_texture(n: int, h: int, w: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """Stripes and blotches in normalised-image range, [n,3,h,w]."""
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    freq = torch.empty(n, 1, 1).uniform_(4, 40, generator=gen)
+    angle = torch.empty(n, 1, 1).uniform_(0, math.pi, generator=gen)
+    stripes = torch.sin(2 * math.pi * freq * (xx * torch.cos(angle) + yy * torch.sin(angle)))
+    colour = torch.empty(n, 3, 1, 1).uniform_(-2, 2, generator=gen)
+    return (stripes[:, None] * torch.empty(n, 1, 1, 1).uniform_(0.3, 1.5, generator=gen) + colour).to(device)
+
+
+def simulate_anomalies(
+    x: torch.Tensor, gen: torch.Generator, p_anomaly: float = 0.5
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corrupt about p_anomaly of a normalised batch; returns (corrupted batch, masks [B,1,H,W])."""
+    n, _, h, w = x.shape
+    device = x.device
+    masks = noise_masks(n, h, w, gen, device)
+    chosen = (torch.rand(n, generator=gen) < p_anomaly).float().to(device).view(n, 1, 1, 1)
+    masks = masks * chosen
+    shift = int(torch.randint(1, max(2, n), (1,), generator=gen))
+    foreign = torch.roll(x, shifts=shift, dims=0).flip(-1)
+    foreign = torch.roll(foreign, shifts=(h // 3, w // 5), dims=(2, 3))
+    foreign = foreign * torch.empty(n, 3, 1, 1).uniform_(0.5, 1.5, generator=gen).to(device)
+    foreign = foreign + torch.empty(n, 3, 1, 1).uniform_(-0.8, 0.8, generator=gen).to(device)
+    use_pattern = (torch.rand(n, generator=gen) < 0.4).float().to(device).view(n, 1, 1, 1)
+    foreign = use_pattern * procedural_texture(n, h, w, gen, device) + (1 - use_pattern) * foreign
+    beta = torch.empty(n, 1, 1, 1).uniform_(0.0, 0.7, generator=gen).to(device)
+    blended = x * (1 - masks) + masks * (beta * x + (1 - beta) * foreign)
+    return blended, masks

@@ -1,0 +1,189 @@
+"""Training loop for the three autoencoder kinds: seeds, AMP/channels-last on CUDA, early stopping,
+a wall-clock budget, progress on stderr, then calibration and a model dir with metadata."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import __version__
+from ..model.checkpoint import save_model, weights_digest
+from ..model.losses import focal_loss, ssim_map
+from ..model.metadata import ModelMetadata
+from ..model.networks import build_model
+from ..model.preprocess import normalise
+from ..progress import ProgressBar
+from .augment import simulate_anomalies
+from .calibrate import calibrate, score_images
+from .data import data_hash, good_image_files, load_images, split_train_val
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (recorded in the model's metadata)."""
+
+    kind: str = "scratch"
+    input_size: int = 256
+    encoder_layers: int = 3
+    width: int = 128
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 3e-4
+    val_fraction: float = 0.15
+    patience: int = 15
+    seed: int = 0
+    device: str = "auto"
+    max_minutes: float | None = None
+    frr_target: float = 0.005
+    hflip: bool = False  # off by default: flips are wrong for oriented parts
+    backbone_weights: Path | None = None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_dir: Path
+    metadata: ModelMetadata
+    epochs_run: int
+    seconds: float
+    best_val_loss: float
+    history: list[tuple[float, float]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        m = self.metadata
+        s = m.score_stats
+        return "\n".join([
+            f"trained {m.kind} autoencoder {m.model_id}: {self.epochs_run} epochs in {self.seconds:.0f} s "
+            f"on {m.train.get('device')}, best val loss {self.best_val_loss:.4f}",
+            f"  good validation scores: median {s.get('p50', 0):.4f}, max {s.get('max', 0):.4f} (n={s.get('n')})",
+            f"  threshold {m.image_threshold:.4f} (pixel {m.pixel_threshold:.4f}), policy: "
+            f"{m.calibration.get('policy')} target {m.calibration.get('frr_target')}",
+            f"  saved to {self.model_dir}",
+        ])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The kind's training objective on a normalised batch."""
+    if kind == "scratch":
+        corrupted, masks = simulate_anomalies(x, gen)
+        recon, logits = model.reconstruct_and_segment(corrupted)  # type: ignore[operator]
+        rec = ((recon - x) ** 2).mean() + (1 - ssim_map(recon, x)).mean()
+        return rec + 5.0 * focal_loss(logits, masks)
+    if kind == "pixel":
+        recon = model.reconstruct(x)  # type: ignore[operator]
+        return (recon - x).abs().mean() + (1 - ssim_map(recon, x)).mean()
+    feats, recons = model.features(x)  # type: ignore[operator]
+    losses = [(1 - torch.nn.functional.cosine_similarity(f, r, dim=1)).mean() for f, r in zip(feats, recons)]
+    return torch.stack(losses).sum()
+
+
+def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train on good images, calibrate on held-out good images, save model.pt + metadata.json."""
+    seed_everything(cfg.seed)
+    device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    files = good_image_files(data_dir)
+    size = (cfg.input_size, cfg.input_size)
+    arch = {"encoder_layers": cfg.encoder_layers, "width": cfg.width if cfg.kind != "feature" else 2 * cfg.width}
+    meta = ModelMetadata(model_id="", kind=cfg.kind, input_size=size, arch=arch)
+    images = load_images(files, size)
+    train_idx, val_idx = split_train_val(len(images), cfg.val_fraction, cfg.seed)
+    model = build_model(cfg.kind, size, arch)
+    if cfg.kind == "feature":
+        from ..model.backbone import load_backbone_weights
+
+        load_backbone_weights(model.encoder, cfg.backbone_weights)  # type: ignore[arg-type]
+    model = model.to(device)
+    cuda = device.startswith("cuda")
+    if cuda:
+        model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-5)
+    x_train = torch.from_numpy(normalise(images[train_idx], meta))
+    x_val = torch.from_numpy(normalise(images[val_idx], meta))
+    gen = torch.Generator().manual_seed(cfg.seed)
+    steps = max(1, len(x_train) // cfg.batch_size)
+    bar = ProgressBar(f"train {cfg.kind}") if progress else None
+    best, best_state, bad_epochs, history = float("inf"), None, 0, []
+    t0 = time.monotonic()
+    epoch = 0
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x_train), generator=gen)
+        running = 0.0
+        for step in range(steps):
+            xb = x_train[order[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
+            if cfg.hflip and torch.rand(1, generator=gen).item() < 0.5:
+                xb = xb.flip(-1)
+            xb = xb.to(device, non_blocking=True)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+                loss = compute_loss(model, cfg.kind, xb, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            running += float(loss.detach())
+            if bar:
+                bar.update((epoch - 1) * steps + step + 1, cfg.epochs * steps, epoch=epoch, loss=running / (step + 1))
+        val = _val_loss(model, cfg.kind, x_val, device, cfg.seed)
+        history.append((running / steps, val))
+        log.info("epoch %d: train loss %.4f, val loss %.4f", epoch, running / steps, val)
+        if val < best - 1e-4:
+            best, bad_epochs = val, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            bad_epochs += 1
+        minutes = (time.monotonic() - t0) / 60
+        if bad_epochs >= cfg.patience or (cfg.max_minutes is not None and minutes >= cfg.max_minutes):
+            log.info("stopping after epoch %d (%s)", epoch, "early stop" if bad_epochs >= cfg.patience else "budget")
+            break
+    if bar:
+        bar.close()
+    seconds = time.monotonic() - t0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model = model.to(memory_format=torch.contiguous_format)
+    scores, maps = score_images(model, images[val_idx], meta, device)
+    cal = calibrate(scores, maps, cfg.frr_target)
+    meta.image_threshold, meta.pixel_threshold = cal["image_threshold"], cal["pixel_threshold"]
+    meta.score_stats, meta.calibration = cal["score_stats"], cal["calibration"]
+    meta.model_id = f"{cfg.kind}-{weights_digest(model)}"
+    meta.train = {"data_dir": str(data_dir), "data_hash": data_hash(files), "n_train": len(train_idx),
+                  "n_val": len(val_idx), "epochs": epoch, "seconds": round(seconds, 1), "device": _device_name(device),
+                  "seed": cfg.seed, "lr": cfg.lr, "batch_size": cfg.batch_size, "best_val_loss": best,
+                  "final_train_loss": history[-1][0] if history else None}
+    meta.versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+                     "edge_inspector": __version__}
+    save_model(model, meta, out_dir)
+    return TrainResult(out_dir, meta, epoch, seconds, best, history)
+
+
+@torch.no_grad()
+def _val_loss(model: nn.Module, kind: str, x_val: torch.Tensor, device: str, seed: int) -> float:
+    model.eval()
+    gen = torch.Generator().manual_seed(seed + 1)  # the same corruptions every epoch: comparable losses
+    total, n = 0.0, 0
+    for i in range(0, len(x_val), 8):
+        xb = x_val[i:i + 8].to(device)
+        total += float(compute_loss(model, kind, xb, gen)) * len(xb)
+        n += len(xb)
+    return total / max(1, n)
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return f"cpu ({platform.processor() or platform.machine()})"

@@ -1,0 +1,27 @@
+"""A real model for the integration tests: trained once per session from scratch on synthetic parts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+CATEGORY = "brushed_metal"
+SIZE = 64
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, int]]:
+    """(model_dir, category, frame size): a scratch autoencoder trained for about a minute on CPU."""
+    pytest.importorskip("torch", reason="training the test model needs torch (pip install .[train])")
+    from edge_inspector.synth import generate_dataset
+    from edge_inspector.training.loop import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("model")
+    data = generate_dataset(root / "data", CATEGORY, n_train=60, n_test_good=2, n_test_defect_per_type=1,
+                            size=SIZE, seed=0)
+    cfg = TrainConfig(kind="scratch", input_size=SIZE, encoder_layers=2, width=64, epochs=200, batch_size=8,
+                      lr=5e-4, patience=200, max_minutes=1.0, seed=0)
+    result = train(data.root, root / "model", cfg, progress=False)
+    yield result.model_dir, CATEGORY, SIZE
