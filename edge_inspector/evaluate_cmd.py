@@ -1,0 +1,54 @@
+"""`edge-inspector evaluate`: run a model over an MVTec-layout test set and write the report."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import cv2
+import numpy as np
+
+from .backends import create_backend
+from .evaluation import evaluate_arrays, format_summary, write_report
+from .evaluation.plots import plot_roc, plot_score_histogram, plot_worst_cases
+from .machine import describe_machine
+from .progress import ProgressBar
+from .training.data import load_mvtec_test
+
+
+def run(args: argparse.Namespace) -> int:
+    backend = create_backend(args.backend, args.model, args.device)
+    meta = backend.metadata
+    samples = load_mvtec_test(args.data)
+    backend.warmup()
+    h, w = meta.input_size
+    scores, maps, masks, latencies, thumbs = [], [], [], [], []
+    bar = ProgressBar("evaluate")
+    for i, s in enumerate(samples):
+        t0 = time.perf_counter()
+        out = backend.infer([s.image])[0]
+        latencies.append((time.perf_counter() - t0) * 1000)
+        scores.append(out.score)
+        # Metrics at the model's input resolution keep memory flat for large images.
+        maps.append(cv2.resize(out.map, (w, h), interpolation=cv2.INTER_AREA))
+        mask = s.mask if s.mask is not None else np.zeros(s.image.shape[:2], bool)
+        masks.append(cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0)
+        thumbs.append(cv2.resize(s.image, (w, h), interpolation=cv2.INTER_AREA))
+        bar.update(i + 1, len(samples))
+    bar.close()
+    env = describe_machine()
+    env.update({"data": str(args.data), "backend": backend.name})
+    types = [s.defect_type for s in samples]
+    result = evaluate_arrays(args.data.name, types, np.array(scores), np.stack(maps), np.stack(masks),
+                             meta.image_threshold, meta.model_id, meta.kind, latencies, env)
+    out_dir = args.out or args.model / f"eval-{args.data.name}"
+    paths = write_report(result, out_dir)
+    labels = np.array([t != "good" for t in types])
+    plot_roc(labels, np.array(scores), result.image_auroc, out_dir / "roc.png", f"{args.data.name} image ROC")
+    plot_score_histogram(labels, np.array(scores), meta.image_threshold, out_dir / "scores.png",
+                         f"{args.data.name} scores")
+    plot_worst_cases(thumbs, maps, labels, np.array(scores), meta.image_threshold, out_dir / "worst_cases.png")
+    print(format_summary(result))
+    print(f"report: {paths['markdown']} (+ report.json, roc.png, scores.png, worst_cases.png)")
+    backend.close()
+    return 0
