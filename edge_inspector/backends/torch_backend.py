@@ -14,35 +14,45 @@ from ..model.metadata import MetadataError
 from ..model.preprocess import map_to_frame, preprocess
 from ..types import AnomalyMap
 from .base import Backend, BackendError
+from .registry import resolve_device
 
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str) -> str:
-    """auto -> cuda when available, else cpu; an unavailable cuda request is an error."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BackendError(f"model.device {device!r}: CUDA is not available on this machine")
-    return device
-
-
 class TorchBackend(Backend):
+    """Loads a model dir (model.pt + metadata.json) and scores frames in batches of `max_batch`."""
+
     name = "torch"
 
-    def __init__(self, model_dir: Path, device: str = "auto") -> None:
+    def __init__(self, model_dir: Path, device: str = "auto", max_batch: int = 8) -> None:
         self.device = resolve_device(device)
+        self.max_batch = max_batch
         try:
-            self.model, self.metadata = load_model(model_dir, self.device)
-        except (MetadataError, FileNotFoundError) as exc:
-            raise BackendError(str(exc)) from None
+            model, self.metadata = load_model(model_dir, self.device)
+        except (MetadataError, FileNotFoundError, ValueError) as exc:
+            raise BackendError(f"{model_dir}: {exc}" if str(model_dir) not in str(exc) else str(exc)) from None
+        self.model: torch.nn.Module | None = model
         self.name = f"torch:{self.device}"
+        log.info("loaded %s (%s) on %s", self.metadata.model_id, self.metadata.kind, self.device)
 
     @torch.inference_mode()
     def infer(self, images: Sequence[np.ndarray]) -> list[AnomalyMap]:
-        x = torch.from_numpy(preprocess(images, self.metadata)).to(self.device)
-        amap, score = self.model(x)
-        maps = amap[:, 0].float().cpu().numpy()
-        scores = score.float().cpu().numpy()
-        return [AnomalyMap(map_to_frame(m, img.shape, self.metadata), float(s))
-                for m, s, img in zip(maps, scores, images)]
+        """Score BGR uint8 frames of any size; maps come back at each frame's resolution."""
+        if self.model is None:
+            raise BackendError(f"backend {self.name} is closed")
+        out: list[AnomalyMap] = []
+        for i in range(0, len(images), self.max_batch):
+            chunk = images[i:i + self.max_batch]
+            x = torch.from_numpy(preprocess(chunk, self.metadata)).to(self.device)
+            amap, score = self.model(x)
+            maps = amap[:, 0].float().cpu().numpy()
+            scores = score.float().cpu().numpy()
+            out.extend(AnomalyMap(map_to_frame(m, img.shape, self.metadata), float(s))
+                       for m, s, img in zip(maps, scores, chunk))
+        return out
+
+    def close(self) -> None:
+        """Drop the network and return cached GPU memory."""
+        self.model = None
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()

@@ -17,6 +17,7 @@ class BackboneWeightsMissing(FileNotFoundError):
 
 
 def torchvision_cache_dir() -> Path:
+    """Where torchvision keeps downloaded weights: torch.hub.get_dir()/checkpoints."""
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
@@ -30,6 +31,7 @@ def find_cached_weights() -> Path | None:
 
 
 def pretrained_weights_available(path: Path | None = None) -> bool:
+    """True when `path` exists or torchvision's cache holds ResNet-50 ImageNet weights (nothing is downloaded)."""
     return (path is not None and path.is_file()) or find_cached_weights() is not None
 
 

@@ -77,8 +77,26 @@ class ModelMetadata:
         if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
             raise MetadataError(f"{path}: input_size: expected [height, width], got {size!r}")
         data["input_size"] = tuple(size)
-        data["mean"] = tuple(data.get("mean", cls.mean))
-        data["std"] = tuple(data.get("std", cls.std))
-        if data.get("roi") is not None:
-            data["roi"] = tuple(data["roi"])
+        for key in ("mean", "std"):
+            value = data.get(key, getattr(cls, key))
+            if not (isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_number(v) for v in value)):
+                raise MetadataError(f"{path}: {key}: expected 3 numbers (RGB), got {value!r}")
+            data[key] = tuple(float(v) for v in value)
+        if any(v <= 0 for v in data["std"]):
+            raise MetadataError(f"{path}: std: expected positive values, got {list(data['std'])}")
+        roi = data.get("roi")
+        if roi is not None:
+            if not (isinstance(roi, list) and len(roi) == 4 and all(isinstance(v, int) for v in roi)
+                    and roi[2] > 0 and roi[3] > 0):
+                raise MetadataError(f"{path}: roi: expected [x, y, width, height] or null, got {roi!r}")
+            data["roi"] = tuple(roi)
+        for key in ("image_threshold", "pixel_threshold"):
+            if key in data and not _is_number(data[key]):
+                raise MetadataError(f"{path}: {key}: expected a number, got {data[key]!r}")
+        if not isinstance(data["arch"], dict):
+            raise MetadataError(f"{path}: arch: expected an object, got {data['arch']!r}")
         return cls(**data)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

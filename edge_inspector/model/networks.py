@@ -40,6 +40,7 @@ class ResNet50Encoder(nn.Module):
 
 
 def conv_block(cin: int, cout: int) -> nn.Sequential:
+    """3x3 conv + BatchNorm + ReLU."""
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 

@@ -55,3 +55,24 @@ def simulate_anomalies(
     beta = torch.empty(n, 1, 1, 1).uniform_(0.0, 0.7, generator=gen).to(device)
     blended = x * (1 - masks) + masks * (beta * x + (1 - beta) * foreign)
     return blended, masks
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator, hflip: bool = False, vflip: bool = False,
+                  max_rotation: float = 0.0) -> torch.Tensor:
+    """Light geometric augmentation of a normalised batch, each off by default: flips are wrong for
+    oriented parts (a mirrored connector is a defect), and rotations only suit rotation-free textures."""
+    n = x.shape[0]
+    if hflip:
+        flip = (torch.rand(n, generator=gen) < 0.5).to(x.device).view(n, 1, 1, 1)
+        x = torch.where(flip, x.flip(-1), x)
+    if vflip:
+        flip = (torch.rand(n, generator=gen) < 0.5).to(x.device).view(n, 1, 1, 1)
+        x = torch.where(flip, x.flip(-2), x)
+    if max_rotation > 0:
+        angle = torch.empty(n).uniform_(-max_rotation, max_rotation, generator=gen) * math.pi / 180
+        cos, sin = torch.cos(angle), torch.sin(angle)
+        zero = torch.zeros(n)
+        theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+        grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return x

@@ -1,15 +1,22 @@
 """Threshold calibration from good images only (false-reject-rate policy).
 
-With only good parts, an F1-optimal threshold is undefined (it would flag every frame). Instead:
-image_threshold = the (1 - frr_target) quantile of good validation scores, raised by a margin of
-10% of the spread between that quantile and the median, so the expected false-reject rate on good
-parts is about frr_target. The pixel threshold, which only shapes the reported regions, is half the
-image threshold, but never below the 99.9th percentile of good pixels (so good texture is not boxed)
-and never above the image threshold (so a failing part always has a region).
+With only good parts an F1-optimal threshold is undefined (it flags every frame), so:
+
+* image_threshold = q + 0.1 * (q - median), q the (1 - frr_target) quantile of the good validation scores.
+  The quantile alone targets the false-reject rate; the small margin absorbs the difference between the
+  validation images and tomorrow's lighting without moving the threshold far into defect territory (it is
+  bounded by the good scores' own spread, so it is never absurdly high). With fewer than 1/frr_target
+  validation images the quantile is close to the maximum good score, which is the cautious side.
+* pixel_threshold only shapes the reported regions: the 99.9th percentile of all good validation pixels
+  (so good texture is not boxed), raised to at least half the image threshold (so faint halos do not
+  merge regions), and never above the image threshold (so a failing part always has a region). For the
+  scratch model the map is a smoothed probability: a fixed 0.5 would be wrong after smoothing and would
+  leave failing parts with scores below 0.5 without a region, hence the same data-driven rule.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -18,6 +25,8 @@ from torch import nn
 
 from ..model.metadata import ModelMetadata
 from ..model.preprocess import normalise
+
+log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
@@ -35,7 +44,16 @@ def score_images(model: nn.Module, rgb: np.ndarray, meta: ModelMetadata, device:
 
 
 def calibrate(scores: np.ndarray, maps: np.ndarray, frr_target: float = 0.005) -> dict[str, Any]:
-    """Thresholds and score statistics from good-only validation data."""
+    """Thresholds, score statistics and the calibration record from good-only validation data.
+
+    scores: [N] image scores; maps: [N, h, w] anomaly maps of the same images (input resolution).
+    """
+    if len(scores) == 0:
+        raise ValueError("calibration needs at least one good validation image")
+    if len(scores) < 1 / frr_target:
+        log.warning("only %d good validation images for a false-reject target of %g: the threshold is "
+                    "close to the highest good score; more good images give a better estimate",
+                    len(scores), frr_target)
     q = float(np.quantile(scores, 1.0 - frr_target))
     median = float(np.median(scores))
     image_threshold = q + 0.1 * max(q - median, 1e-6)

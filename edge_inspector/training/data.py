@@ -1,31 +1,55 @@
-"""Training data: good images from an MVTec category dir (train/good) or a plain folder; MVTec test sets."""
+"""Training data: good images from an MVTec category dir (train/good) or a plain folder; MVTec test sets.
+
+Images are resized with preprocess.py's functions (ROI crop, then resize), so training sees exactly what
+inference sees.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+import re
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-from ..capture.sources import IMAGE_SUFFIXES, _natural_key
-from ..model.preprocess import resize_to_input
+from ..model.preprocess import crop_roi, resize_to_input
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+
+
+def natural_key(path: Path) -> list[object]:
+    """Sort key: img2 before img10, case-insensitive, by the path relative to its folder."""
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", path.as_posix())]
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Images under folder, recursively, sorted; hidden entries skipped and symlinked dirs not followed
+    (so a link loop cannot hang the scan)."""
+    found: list[Path] = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(Path(root) / n for n in names
+                     if not n.startswith(".") and Path(n).suffix.lower() in IMAGE_SUFFIXES)
+    return sorted(found, key=lambda p: natural_key(p.relative_to(folder)))
 
 
 def good_image_files(data_dir: Path) -> list[Path]:
-    """MVTec category dir -> its train/good images; otherwise the images directly in data_dir."""
+    """MVTec category dir -> its train/good images; otherwise every image under data_dir."""
+    data_dir = Path(data_dir)
     folder = data_dir / "train" / "good" if (data_dir / "train" / "good").is_dir() else data_dir
     if not folder.is_dir():
         raise FileNotFoundError(f"training data folder not found: {data_dir}")
-    files = sorted((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key)
+    files = image_files(folder)
     if len(files) < 4:
         raise ValueError(f"{folder}: need at least 4 good images to train and validate, found {len(files)}")
     return files
 
 
 def data_hash(files: list[Path]) -> str:
-    """Identity of a training set: names and sizes (cheap, stable across copies)."""
+    """Identity of a training set: names and sizes (cheap, stable across copies); 16 hex chars."""
     h = hashlib.sha256()
     for p in files:
         h.update(f"{p.name}:{p.stat().st_size};".encode())
@@ -33,43 +57,56 @@ def data_hash(files: list[Path]) -> str:
 
 
 def read_bgr(path: Path) -> np.ndarray:
+    """Decode an image file as BGR uint8; a clear error naming the file otherwise."""
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise ValueError(f"cannot decode image {path}")
     return image
 
 
-def load_images(files: list[Path], input_size: tuple[int, int]) -> np.ndarray:
-    """uint8 RGB [N, h, w, 3] at input size, resized exactly as inference resizes."""
-    return np.stack([cv2.cvtColor(resize_to_input(read_bgr(p), input_size), cv2.COLOR_BGR2RGB) for p in files])
+def load_images(files: list[Path], input_size: tuple[int, int],
+                roi: tuple[int, int, int, int] | None = None) -> np.ndarray:
+    """uint8 RGB [N, h, w, 3] at input size, ROI-cropped and resized exactly as inference does."""
+    out = [cv2.cvtColor(resize_to_input(crop_roi(read_bgr(p), roi), input_size), cv2.COLOR_BGR2RGB) for p in files]
+    return np.stack(out)
 
 
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic split; at least 2 validation images."""
+    """Deterministic (seeded) split of n indices; at least 2 validation and 2 training images."""
+    if n < 4:
+        raise ValueError(f"need at least 4 images to split into train and validation, got {n}")
     order = np.random.default_rng(seed).permutation(n)
     n_val = min(n - 2, max(2, round(n * val_fraction)))
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
-@dataclass(frozen=True)
-class TestSample:
-    """One MVTec test image with its label and ground-truth mask (None for good or unmasked)."""
+class TestSample(NamedTuple):
+    """One MVTec test image: (path, defect_type, image BGR, mask bool or None for good/unmasked)."""
 
     path: Path
     defect_type: str
-    image: np.ndarray  # BGR at original size
-    mask: np.ndarray | None  # bool at original size
+    image: np.ndarray
+    mask: np.ndarray | None
+
+TestSample.__test__ = False  # type: ignore[attr-defined]  # not a pytest test class
 
 
-def load_mvtec_test(category_dir: Path) -> list[TestSample]:
-    """test/<type>/* with ground_truth/<type>/<stem>_mask.png; `good` images have no mask."""
+def load_mvtec_test(category_dir: Path, input_size: tuple[int, int] | None = None) -> list[TestSample]:
+    """test/<type>/* with ground_truth/<type>/<stem>_mask.png; `good` images have no mask.
+
+    input_size None keeps the original resolution (backends map back to it); otherwise images and masks
+    are resized to (h, w) with the same function inference uses (masks nearest-neighbour).
+    """
+    category_dir = Path(category_dir)
     test_dir = category_dir / "test"
     if not test_dir.is_dir():
         raise FileNotFoundError(f"{category_dir}: no test/ folder (expected MVTec AD layout)")
     samples = []
-    for type_dir in sorted(p for p in test_dir.iterdir() if p.is_dir()):
-        for path in sorted((p for p in type_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_natural_key):
+    for type_dir in sorted(p for p in test_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for path in image_files(type_dir):
             image = read_bgr(path)
+            if input_size is not None:
+                image = resize_to_input(image, input_size)
             mask = None
             if type_dir.name != "good":
                 mpath = category_dir / "ground_truth" / type_dir.name / f"{path.stem}_mask.png"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torchvision
 from torch import nn
 
 from .. import __version__
@@ -20,17 +21,25 @@ from ..model.losses import focal_loss, ssim_map
 from ..model.metadata import ModelMetadata
 from ..model.networks import build_model
 from ..model.preprocess import normalise
-from ..progress import ProgressBar
-from .augment import simulate_anomalies
+from .augment import augment_batch, simulate_anomalies
 from .calibrate import calibrate, score_images
 from .data import data_hash, good_image_files, load_images, split_train_val
+from .progress import TrainProgress
 
 log = logging.getLogger(__name__)
+
+# Adam learning rates that train each kind stably at batch 8 (the feature AE only trains its decoder).
+DEFAULT_LR: dict[str, float] = {"scratch": 3e-4, "pixel": 3e-4, "feature": 5e-4}
 
 
 @dataclass
 class TrainConfig:
-    """Everything that decides a training run (recorded in the model's metadata)."""
+    """Everything that decides a training run (recorded in the model's metadata).
+
+    input_size is the square side in pixels; width is the decoder width (the feature AE uses 2 x width);
+    lr None picks the kind's default (DEFAULT_LR). max_minutes stops after the epoch that exceeds it.
+    roi (x, y, w, h) crops every frame before resizing, in training and at inference.
+    """
 
     kind: str = "scratch"
     input_size: int = 256
@@ -38,15 +47,32 @@ class TrainConfig:
     width: int = 128
     epochs: int = 100
     batch_size: int = 8
-    lr: float = 3e-4
+    lr: float | None = None
     val_fraction: float = 0.15
-    patience: int = 15
+    patience: int = 10
     seed: int = 0
     device: str = "auto"
     max_minutes: float | None = None
     frr_target: float = 0.005
+    roi: tuple[int, int, int, int] | None = None
     hflip: bool = False  # off by default: flips are wrong for oriented parts
+    vflip: bool = False
+    max_rotation: float = 0.0  # degrees
     backbone_weights: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEFAULT_LR:
+            raise ValueError(f"train kind: expected one of {', '.join(DEFAULT_LR)}, got {self.kind!r}")
+        if not 1 <= self.encoder_layers <= 4:
+            raise ValueError(f"encoder_layers: expected 1..4, got {self.encoder_layers}")
+        if self.input_size < 32 or self.input_size % 32:
+            raise ValueError(f"input_size: expected a multiple of 32 >= 32, got {self.input_size}")
+        if not 0 < self.frr_target < 0.5:
+            raise ValueError(f"frr_target: expected 0 < frr_target < 0.5, got {self.frr_target}")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.kind]
 
 
 @dataclass(frozen=True)
@@ -99,8 +125,8 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     files = good_image_files(data_dir)
     size = (cfg.input_size, cfg.input_size)
     arch = {"encoder_layers": cfg.encoder_layers, "width": cfg.width if cfg.kind != "feature" else 2 * cfg.width}
-    meta = ModelMetadata(model_id="", kind=cfg.kind, input_size=size, arch=arch)
-    images = load_images(files, size)
+    meta = ModelMetadata(model_id="", kind=cfg.kind, input_size=size, arch=arch, roi=cfg.roi)
+    images = load_images(files, size, cfg.roi)
     train_idx, val_idx = split_train_val(len(images), cfg.val_fraction, cfg.seed)
     model = build_model(cfg.kind, size, arch)
     if cfg.kind == "feature":
@@ -111,13 +137,18 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     cuda = device.startswith("cuda")
     if cuda:
         model = model.to(memory_format=torch.channels_last)
+    # bf16 needs no loss scaling; older GPUs fall back to fp16 with a GradScaler.
+    amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-5)
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=1e-5)
     x_train = torch.from_numpy(normalise(images[train_idx], meta))
     x_val = torch.from_numpy(normalise(images[val_idx], meta))
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = max(1, len(x_train) // cfg.batch_size)
-    bar = ProgressBar(f"train {cfg.kind}") if progress else None
+    bar = TrainProgress(f"train {cfg.kind}", cfg.epochs, steps) if progress else None
+    log.info("training %s on %d images (%d validation) at %dx%d on %s", cfg.kind, len(train_idx), len(val_idx),
+             cfg.input_size, cfg.input_size, device)
     best, best_state, bad_epochs, history = float("inf"), None, 0, []
     t0 = time.monotonic()
     epoch = 0
@@ -127,20 +158,22 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
         running = 0.0
         for step in range(steps):
             xb = x_train[order[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
-            if cfg.hflip and torch.rand(1, generator=gen).item() < 0.5:
-                xb = xb.flip(-1)
-            xb = xb.to(device, non_blocking=True)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            xb = augment_batch(xb, gen, cfg.hflip, cfg.vflip, cfg.max_rotation).to(device, non_blocking=True)
+            if cuda:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=amp_dtype, enabled=cuda):
                 loss = compute_loss(model, cfg.kind, xb, gen)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             running += float(loss.detach())
             if bar:
-                bar.update((epoch - 1) * steps + step + 1, cfg.epochs * steps, epoch=epoch, loss=running / (step + 1))
+                bar.step(epoch, step + 1, running / (step + 1))
         val = _val_loss(model, cfg.kind, x_val, device, cfg.seed)
         history.append((running / steps, val))
-        log.info("epoch %d: train loss %.4f, val loss %.4f", epoch, running / steps, val)
+        log.info("epoch %d/%d: train loss %.4f, val loss %.4f (%.0f s)", epoch, cfg.epochs, running / steps, val,
+                 time.monotonic() - t0)
         if val < best - 1e-4:
             best, bad_epochs = val, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -163,10 +196,14 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     meta.model_id = f"{cfg.kind}-{weights_digest(model)}"
     meta.train = {"data_dir": str(data_dir), "data_hash": data_hash(files), "n_train": len(train_idx),
                   "n_val": len(val_idx), "epochs": epoch, "seconds": round(seconds, 1), "device": _device_name(device),
-                  "seed": cfg.seed, "lr": cfg.lr, "batch_size": cfg.batch_size, "best_val_loss": best,
-                  "final_train_loss": history[-1][0] if history else None}
-    meta.versions = {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
-                     "edge_inspector": __version__}
+                  "seed": cfg.seed, "lr": cfg.learning_rate, "batch_size": cfg.batch_size, "best_val_loss": best,
+                  "final_train_loss": history[-1][0] if history else None,
+                  "final_val_loss": history[-1][1] if history else None,
+                  "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation}}
+    meta.versions = {"python": platform.python_version(), "torch": torch.__version__,
+                     "torchvision": torchvision.__version__, "numpy": np.__version__, "edge_inspector": __version__}
+    log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", len(val_idx),
+             meta.image_threshold, meta.pixel_threshold)
     save_model(model, meta, out_dir)
     return TrainResult(out_dir, meta, epoch, seconds, best, history)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,24 @@ import pytest
 torch = pytest.importorskip("torch", reason="model tests need torch (pip install .[train])")
 
 from edge_inspector.backends import BackendError, create_backend  # noqa: E402
-from edge_inspector.model.backbone import BackboneWeightsMissing, load_backbone_weights  # noqa: E402
+from edge_inspector.model.backbone import (  # noqa: E402
+    BackboneWeightsMissing,
+    load_backbone_weights,
+    pretrained_weights_available,
+)
 from edge_inspector.model.checkpoint import load_model, save_model  # noqa: E402
 from edge_inspector.model.metadata import MetadataError, ModelMetadata  # noqa: E402
 from edge_inspector.model.networks import ResNet50Encoder, build_model  # noqa: E402
 from edge_inspector.model.preprocess import map_to_frame, preprocess  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny tensors: one thread avoids OpenMP stalls when other test processes share the 2 cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def meta_for(kind: str, size: int = 64, roi: tuple[int, int, int, int] | None = None) -> ModelMetadata:
@@ -90,8 +104,12 @@ def test_backend_errors_are_one_line(tmp_path: Path) -> None:
 def test_backbone_weights_missing_explains_what_to_do(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     encoder = ResNet50Encoder(2)
-    with pytest.raises(BackboneWeightsMissing, match="--model scratch"):
+    assert not pretrained_weights_available()
+    with pytest.raises(BackboneWeightsMissing, match="--model scratch") as info:
         load_backbone_weights(encoder)
+    message = str(info.value)
+    assert "\n" not in message and str(tmp_path / "hub" / "checkpoints") in message
+    assert "model.backbone_weights" in message
     bad = tmp_path / "bad.pth"
     torch.save({"conv1.weight": torch.zeros(1, 1, 1, 1)}, bad)
     with pytest.raises(ValueError, match="bad.pth: conv1.weight has shape"):
@@ -107,3 +125,69 @@ def test_backbone_weights_load_from_a_torchvision_style_file(tmp_path: Path) -> 
     encoder = ResNet50Encoder(3)
     assert load_backbone_weights(encoder, path) == path
     assert torch.equal(encoder.stages[0][0].conv1.weight, reference.layer1[0].conv1.weight)
+
+
+def test_runtime_modules_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; import edge_inspector.model.metadata, edge_inspector.model.preprocess, "
+            "edge_inspector.backends.base, edge_inspector.backends.registry, edge_inspector.backends; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_metadata_schema_version_and_kind_are_checked(tmp_path: Path) -> None:
+    meta_for("scratch").save(tmp_path)
+    data = json.loads((tmp_path / "metadata.json").read_text())
+    (tmp_path / "metadata.json").write_text(json.dumps({**data, "schema_version": 99}))
+    with pytest.raises(MetadataError, match="schema_version 99"):
+        ModelMetadata.load(tmp_path)
+    (tmp_path / "metadata.json").write_text(json.dumps({**data, "kind": "vit"}))
+    with pytest.raises(MetadataError, match="kind: expected one of"):
+        ModelMetadata.load(tmp_path)
+
+
+def test_resolve_device_and_backend_batching(tmp_path: Path) -> None:
+    from edge_inspector.backends import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(BackendError, match="expected auto, cpu"):
+        resolve_device("tpu")
+    meta = meta_for("pixel", size=32)
+    save_model(build_model("pixel", (32, 32), meta.arch), meta, tmp_path)
+    backend = create_backend("torch", tmp_path, "cpu")
+    backend.max_batch = 2  # type: ignore[attr-defined]
+    frames = [np.full((40 + i, 50, 3), 30 * i, np.uint8) for i in range(5)]
+    single = [backend.infer([f])[0] for f in frames]
+    batched = backend.infer(frames)
+    assert [m.map.shape for m in batched] == [(40 + i, 50) for i in range(5)]
+    for a, b in zip(single, batched):
+        np.testing.assert_allclose(a.map, b.map, atol=1e-5)
+    backend.warmup(1)
+    backend.close()
+    with pytest.raises(BackendError, match="closed"):
+        backend.infer(frames[:1])
+
+
+def test_feature_encoder_stays_frozen() -> None:
+    model = build_model("feature", (64, 64), {"encoder_layers": 2, "width": 32}).train()
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    assert not model.encoder.training
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("roi", [1, 2, 3], "roi: expected"),
+    ("std", [0.2, 0.0, 0.2], "std: expected positive"),
+    ("mean", "grey", "mean: expected 3 numbers"),
+    ("image_threshold", "high", "image_threshold: expected a number"),
+    ("colour", 1, "unknown key 'colour'"),
+])
+def test_metadata_bad_values_name_the_key(tmp_path: Path, key: str, value: object, message: str) -> None:
+    meta_for("scratch").save(tmp_path)
+    data = json.loads((tmp_path / "metadata.json").read_text())
+    (tmp_path / "metadata.json").write_text(json.dumps({**data, key: value}))
+    with pytest.raises(MetadataError, match=f"metadata.json: {message}"):
+        ModelMetadata.load(tmp_path)
