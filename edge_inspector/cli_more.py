@@ -13,7 +13,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                        "a local Mosquitto broker and run the real daemon on a line video.")
     p.add_argument("--workdir", type=Path, default=Path("edge-inspector-demo"), help="where everything is written")
     p.add_argument("--category", default="brushed_metal", help="brushed_metal | woven_fabric | printed_label")
-    p.add_argument("--size", type=int, default=128, help="image and model input size")
+    p.add_argument("--size", type=int, default=96, help="image and model input size (px)")
     p.add_argument("--train-images", type=int, default=160)
     p.add_argument("--frames", type=int, default=60, help="parts in the line video")
     p.add_argument("--max-minutes", type=float, default=4.0, help="training time budget")
