@@ -99,6 +99,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backbone-weights", type=Path, default=None, help="ResNet-50 ImageNet state dict file")
+    p.add_argument("--random-backbone", action="store_true", help="feature AE without ImageNet weights: a frozen "
+                   "random encoder (pipeline checks and benchmarks where no weights exist; far weaker)")
+    p.add_argument("--width", type=int, default=128, help="decoder width (the feature AE uses 2 x width)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the kind's)")
+    p.add_argument("--patience", type=int, default=10, help="early stop after this many epochs without a "
+                   "better validation loss")
+    p.add_argument("--hflip", action="store_true", help="random horizontal flips (not for oriented parts)")
+    p.add_argument("--vflip", action="store_true", help="random vertical flips (not for oriented parts)")
+    p.add_argument("--max-rotation", type=float, default=0.0, help="random rotation up to +-DEG degrees")
     p.set_defaults(func=_cmd_train)
 
 

@@ -82,3 +82,22 @@ def plot_worst_cases(images: list[np.ndarray], maps: list[np.ndarray], labels: n
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def plot_loss_curve(history: list[tuple[float, float]], path: Path, title: str) -> Path:
+    """Training and validation loss per epoch (log scale when the losses span a decade or more)."""
+    plt = _plt()
+    h = np.asarray(history, dtype=float).reshape(-1, 2)
+    epochs = np.arange(1, len(h) + 1)
+    fig, ax = plt.subplots(figsize=(5.5, 3.5), dpi=110)
+    ax.plot(epochs, h[:, 0], lw=1.2, label="train")
+    ax.plot(epochs, h[:, 1], lw=1.2, label="validation")
+    positive = h[np.isfinite(h) & (h > 0)]
+    if positive.size and positive.max() / positive.min() >= 10:
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

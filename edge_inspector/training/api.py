@@ -19,11 +19,11 @@ DEFAULTS: dict[str, dict[str, int | float]] = {
 }
 
 
-def choose_kind(kind: str, backbone_weights: Path | None) -> str:
+def choose_kind(kind: str, backbone_weights: Path | None, random_backbone: bool = False) -> str:
     """auto = feature autoencoder when ImageNet weights exist, otherwise the scratch autoencoder."""
     if kind != "auto":
         return kind
-    chosen = "feature" if pretrained_weights_available(backbone_weights) else "scratch"
+    chosen = "feature" if pretrained_weights_available(backbone_weights) and not random_backbone else "scratch"
     log.info("model kind auto -> %s (%s)", chosen,
              "ImageNet ResNet-50 weights found" if chosen == "feature" else "no ImageNet weights found")
     return chosen
@@ -31,12 +31,13 @@ def choose_kind(kind: str, backbone_weights: Path | None) -> str:
 
 def train_from_args(args: argparse.Namespace) -> TrainResult:
     """`edge-inspector train` flags -> a training run."""
-    kind = choose_kind(args.kind, args.backbone_weights)
+    kind = choose_kind(args.kind, args.backbone_weights, args.random_backbone)
     base = DEFAULTS[kind]
     cfg = TrainConfig(
-        kind=kind, input_size=args.input_size, encoder_layers=args.encoder_layers,
+        kind=kind, input_size=args.input_size, encoder_layers=args.encoder_layers, width=args.width,
         epochs=int(args.epochs or base["epochs"]), batch_size=int(args.batch_size or base["batch_size"]),
-        lr=float(base["lr"]),
+        lr=float(args.lr or base["lr"]), patience=args.patience, hflip=args.hflip, vflip=args.vflip,
+        max_rotation=args.max_rotation, random_backbone=args.random_backbone,
         seed=args.seed, device=args.device, max_minutes=args.max_minutes, backbone_weights=args.backbone_weights,
     )
     return train(args.data, args.out, cfg)

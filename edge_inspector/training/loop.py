@@ -3,7 +3,9 @@ a wall-clock budget, progress on stderr, then calibration and a model dir with m
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import platform
 import random
 import time
@@ -59,6 +61,7 @@ class TrainConfig:
     vflip: bool = False
     max_rotation: float = 0.0  # degrees
     backbone_weights: Path | None = None
+    random_backbone: bool = False  # feature AE only: frozen random encoder, for pipeline checks without weights
 
     def __post_init__(self) -> None:
         if self.kind not in DEFAULT_LR:
@@ -97,24 +100,48 @@ class TrainResult:
         ])
 
 
+def lr_factor(progress: float, hold: float = 0.6, floor: float = 0.02) -> float:
+    """Learning-rate multiplier: 1 for the first `hold` of training, then a cosine down to `floor`.
+
+    progress is the fraction of training done (epochs, or wall-clock budget when that ends training
+    first); annealing at the end is what settles the reconstruction and the segmentation head.
+    """
+    if progress <= hold:
+        return 1.0
+    t = min(1.0, (progress - hold) / (1.0 - hold))
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """The kind's training objective on a normalised batch."""
+def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Generator,
+                 amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """The kind's training objective on a normalised batch.
+
+    Only the network runs under autocast (amp_dtype on CUDA); anomaly simulation and the losses stay in
+    float32, because SSIM's variance terms (E[x^2] - E[x]^2) cancel catastrophically in bf16/fp16.
+    """
+    amp = torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
     if kind == "scratch":
         corrupted, masks = simulate_anomalies(x, gen)
-        recon, logits = model.reconstruct_and_segment(corrupted)  # type: ignore[operator]
+        with amp:
+            recon, logits = model.reconstruct_and_segment(corrupted)  # type: ignore[operator]
+        recon, logits = recon.float(), logits.float()
         rec = ((recon - x) ** 2).mean() + (1 - ssim_map(recon, x)).mean()
         return rec + 5.0 * focal_loss(logits, masks)
     if kind == "pixel":
-        recon = model.reconstruct(x)  # type: ignore[operator]
+        with amp:
+            recon = model.reconstruct(x)  # type: ignore[operator]
+        recon = recon.float()
         return (recon - x).abs().mean() + (1 - ssim_map(recon, x)).mean()
-    feats, recons = model.features(x)  # type: ignore[operator]
-    losses = [(1 - torch.nn.functional.cosine_similarity(f, r, dim=1)).mean() for f, r in zip(feats, recons)]
+    with amp:
+        feats, recons = model.features(x)  # type: ignore[operator]
+    losses = [(1 - torch.nn.functional.cosine_similarity(f.float(), r.float(), dim=1)).mean()
+              for f, r in zip(feats, recons)]
     return torch.stack(losses).sum()
 
 
@@ -129,14 +156,19 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     images = load_images(files, size, cfg.roi)
     train_idx, val_idx = split_train_val(len(images), cfg.val_fraction, cfg.seed)
     model = build_model(cfg.kind, size, arch)
-    if cfg.kind == "feature":
+    backbone = "random init"
+    if cfg.kind == "feature" and not cfg.random_backbone:
         from ..model.backbone import load_backbone_weights
 
-        load_backbone_weights(model.encoder, cfg.backbone_weights)  # type: ignore[arg-type]
+        backbone = str(load_backbone_weights(model.encoder, cfg.backbone_weights))  # type: ignore[arg-type]
+    elif cfg.kind == "feature":
+        log.warning("feature autoencoder with a RANDOM frozen encoder (--random-backbone): a pipeline check, "
+                    "far weaker than with ImageNet weights")
     model = model.to(device)
     cuda = device.startswith("cuda")
     if cuda:
         model = model.to(memory_format=torch.channels_last)
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest conv kernels
     # bf16 needs no loss scaling; older GPUs fall back to fp16 with a GradScaler.
     amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
@@ -157,12 +189,16 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
         order = torch.randperm(len(x_train), generator=gen)
         running = 0.0
         for step in range(steps):
+            done = (epoch - 1 + step / steps) / cfg.epochs
+            if cfg.max_minutes:
+                done = max(done, (time.monotonic() - t0) / 60 / cfg.max_minutes)
+            for group in opt.param_groups:
+                group["lr"] = cfg.learning_rate * lr_factor(done)
             xb = x_train[order[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
             xb = augment_batch(xb, gen, cfg.hflip, cfg.vflip, cfg.max_rotation).to(device, non_blocking=True)
             if cuda:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cuda", dtype=amp_dtype, enabled=cuda):
-                loss = compute_loss(model, cfg.kind, xb, gen)
+            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype if cuda else None)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -196,7 +232,8 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     meta.model_id = f"{cfg.kind}-{weights_digest(model)}"
     meta.train = {"data_dir": str(data_dir), "data_hash": data_hash(files), "n_train": len(train_idx),
                   "n_val": len(val_idx), "epochs": epoch, "seconds": round(seconds, 1), "device": _device_name(device),
-                  "seed": cfg.seed, "lr": cfg.learning_rate, "batch_size": cfg.batch_size, "best_val_loss": best,
+                  "seed": cfg.seed, "backbone": backbone, "lr": cfg.learning_rate, "batch_size": cfg.batch_size,
+                  "lr_schedule": "hold 60%, cosine to 2%", "best_val_loss": best,
                   "final_train_loss": history[-1][0] if history else None,
                   "final_val_loss": history[-1][1] if history else None,
                   "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation}}
@@ -205,7 +242,20 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", len(val_idx),
              meta.image_threshold, meta.pixel_threshold)
     save_model(model, meta, out_dir)
+    _save_history(history, out_dir, f"{cfg.kind} autoencoder, {Path(data_dir).name}")
     return TrainResult(out_dir, meta, epoch, seconds, best, history)
+
+
+def _save_history(history: list[tuple[float, float]], out_dir: Path, title: str) -> None:
+    """history.csv and loss_curve.png beside the model: why training stopped where it did."""
+    lines = ["epoch,train_loss,val_loss"] + [f"{i},{t:.6f},{v:.6f}" for i, (t, v) in enumerate(history, 1)]
+    (out_dir / "history.csv").write_text("\n".join(lines) + "\n")
+    try:
+        from ..evaluation.plots import plot_loss_curve
+
+        plot_loss_curve(history, out_dir / "loss_curve.png", title)
+    except ImportError:  # matplotlib is optional at training time; the CSV carries the same numbers
+        log.info("matplotlib not installed: no loss_curve.png (history.csv has the numbers)")
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ from edge_inspector.model.metadata import ModelMetadata  # noqa: E402
 from edge_inspector.training.augment import augment_batch, simulate_anomalies  # noqa: E402
 from edge_inspector.training.calibrate import calibrate  # noqa: E402
 from edge_inspector.training.data import data_hash, good_image_files, split_train_val  # noqa: E402
-from edge_inspector.training.loop import TrainConfig, TrainResult, train  # noqa: E402
+from edge_inspector.training.loop import TrainConfig, TrainResult, lr_factor, train  # noqa: E402
 
 SIZE = 64
 
@@ -94,6 +94,15 @@ def test_data_listing_split_and_hash(tmp_path: Path) -> None:
         good_image_files(write_good_images(tmp_path / "few", 2))
 
 
+def test_lr_schedule_holds_then_anneals_to_the_floor() -> None:
+    assert lr_factor(0.0) == lr_factor(0.6) == 1.0
+    assert lr_factor(0.8) == pytest.approx(0.02 + 0.98 * 0.5)
+    assert lr_factor(1.0) == pytest.approx(0.02)
+    assert lr_factor(5.0) == pytest.approx(0.02)  # past the budget (the last epoch overruns): stays at the floor
+    values = [lr_factor(x / 100) for x in range(101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+
 def test_calibration_policy_on_good_scores() -> None:
     scores = np.linspace(0.1, 0.3, 50)
     cal = calibrate(scores, np.full((50, 8, 8), 0.05, np.float32), frr_target=0.02)
@@ -141,6 +150,9 @@ def test_training_writes_calibrated_metadata(short_run: TrainResult) -> None:
     assert len(meta.train["data_hash"]) == 16
     assert {"python", "torch", "torchvision", "numpy", "edge_inspector"} <= set(meta.versions)
     assert "threshold" in short_run.summary()
+    rows = (short_run.model_dir / "history.csv").read_text().splitlines()
+    assert rows[0] == "epoch,train_loss,val_loss" and len(rows) == 1 + len(short_run.history)
+    assert (short_run.model_dir / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_same_seed_gives_the_same_losses(tmp_path: Path) -> None:
