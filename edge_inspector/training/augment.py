@@ -36,15 +36,38 @@ def procedural_texture(n: int, h: int, w: int, gen: torch.Generator, device: tor
     return (stripes[:, None] * torch.empty(n, 1, 1, 1).uniform_(0.3, 1.5, generator=gen) + colour).to(device)
 
 
+def crack_masks(n: int, h: int, w: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    """[n,1,h,w] thin curved lines (a narrow level set of smooth noise, cut to a random region): cracks."""
+    low = torch.rand(n, 1, 6, 6, generator=gen).to(device)
+    field = F.interpolate(low, size=(h, w), mode="bicubic", align_corners=False)
+    band = (field - field.flatten(1).median(dim=1).values.view(n, 1, 1, 1)).abs()
+    width = torch.empty(n).uniform_(0.004, 0.012, generator=gen).to(device)  # fraction of the image on the line
+    k = (width * (h * w - 1)).long()
+    lines = band <= band.flatten(1).sort(dim=1).values.gather(1, k[:, None])[:, 0].view(n, 1, 1, 1)
+    region = noise_masks(n, h, w, gen, device) + noise_masks(n, h, w, gen, device)
+    region = F.max_pool2d(region.clamp(max=1), 31, stride=1, padding=15)  # widen blobs to cut line segments
+    return (lines & (region > 0)).float()
+
+
+def _to_gray(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Normalised colour batch -> the same batch with every pixel's colour replaced by its grey level."""
+    return ((x * std + mean).mean(1, keepdim=True) - mean) / std
+
+
 def simulate_anomalies(
-    x: torch.Tensor, gen: torch.Generator, p_anomaly: float = 0.5
+    x: torch.Tensor, gen: torch.Generator, p_anomaly: float = 0.5,
+    gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Corrupt about p_anomaly of a normalised batch; returns (corrupted batch, masks [B,1,H,W])."""
+    """Corrupt about p_anomaly of a normalised batch; returns (corrupted batch, masks [B,1,H,W]).
+
+    gray_stats (mean, std as [1,3,1,1]) marks grayscale data: the foreign content is then grey too, since
+    colour would be a shortcut the segmentation head learns instead of texture, and half the anomalies
+    are thin cracks or dark/bright spots (what grey surfaces such as magnetic tiles fail with).
+    """
     n, _, h, w = x.shape
     device = x.device
     masks = noise_masks(n, h, w, gen, device)
     chosen = (torch.rand(n, generator=gen) < p_anomaly).float().to(device).view(n, 1, 1, 1)
-    masks = masks * chosen
     shift = int(torch.randint(1, max(2, n), (1,), generator=gen))
     foreign = torch.roll(x, shifts=shift, dims=0).flip(-1)
     foreign = torch.roll(foreign, shifts=(h // 3, w // 5), dims=(2, 3))
@@ -53,6 +76,18 @@ def simulate_anomalies(
     use_pattern = (torch.rand(n, generator=gen) < 0.4).float().to(device).view(n, 1, 1, 1)
     foreign = use_pattern * procedural_texture(n, h, w, gen, device) + (1 - use_pattern) * foreign
     beta = torch.empty(n, 1, 1, 1).uniform_(0.0, 0.7, generator=gen).to(device)
+    if gray_stats is not None:
+        mean, std = (t.to(device) for t in gray_stats)
+        # Half the grey anomalies: the part itself darker or brighter (holes, spots, cracks), half as cracks.
+        gain = torch.where(torch.rand(n, 1, 1, 1, generator=gen) < 0.7,
+                           torch.empty(n, 1, 1, 1).uniform_(0.2, 0.7, generator=gen),
+                           torch.empty(n, 1, 1, 1).uniform_(1.3, 1.8, generator=gen)).to(device)
+        shaded = ((x * std + mean) * gain - mean) / std
+        use_shade = (torch.rand(n, generator=gen) < 0.5).float().to(device).view(n, 1, 1, 1)
+        foreign = _to_gray(use_shade * shaded + (1 - use_shade) * foreign, mean, std)
+        use_crack = (torch.rand(n, generator=gen) < 0.5).float().to(device).view(n, 1, 1, 1)
+        masks = use_crack * crack_masks(n, h, w, gen, device) + (1 - use_crack) * masks
+    masks = masks * chosen
     blended = x * (1 - masks) + masks * (beta * x + (1 - beta) * foreign)
     return blended, masks
 

@@ -71,6 +71,14 @@ def load_images(files: list[Path], input_size: tuple[int, int],
     return np.stack(out)
 
 
+def is_grayscale(images: np.ndarray, tolerance: float = 2.0) -> bool:
+    """True when uint8 RGB images [N,h,w,3] carry no colour (grey sensors, or grey JPEGs decoded as
+    colour): every pixel's channels agree within `tolerance` levels on average (JPEG chroma rounding)."""
+    sample = images[:: max(1, len(images) // 32)].astype(np.int16)
+    spread = np.abs(sample - sample.mean(axis=3, keepdims=True)).mean()
+    return bool(spread <= tolerance / 2)
+
+
 def split_train_val(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic (seeded) split of n indices; at least 2 validation and 2 training images."""
     if n < 4:

@@ -25,7 +25,7 @@ from ..model.networks import build_model
 from ..model.preprocess import normalise
 from .augment import augment_batch, simulate_anomalies
 from .calibrate import calibrate, score_images
-from .data import data_hash, good_image_files, load_images, split_train_val
+from .data import data_hash, good_image_files, is_grayscale, load_images, split_train_val
 from .progress import TrainProgress
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,8 @@ def seed_everything(seed: int) -> None:
 
 
 def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Generator,
-                 amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+                 amp_dtype: torch.dtype | None = None,
+                 gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """The kind's training objective on a normalised batch.
 
     Only the network runs under autocast (amp_dtype on CUDA); anomaly simulation and the losses stay in
@@ -127,7 +128,7 @@ def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Genera
     """
     amp = torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
     if kind == "scratch":
-        corrupted, masks = simulate_anomalies(x, gen)
+        corrupted, masks = simulate_anomalies(x, gen, gray_stats=gray_stats)
         with amp:
             recon, logits = model.reconstruct_and_segment(corrupted)  # type: ignore[operator]
         recon, logits = recon.float(), logits.float()
@@ -174,13 +175,15 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=1e-5)
+    gray = is_grayscale(images)
+    gray_stats = (torch.tensor(meta.mean).view(1, 3, 1, 1), torch.tensor(meta.std).view(1, 3, 1, 1)) if gray else None
     x_train = torch.from_numpy(normalise(images[train_idx], meta))
     x_val = torch.from_numpy(normalise(images[val_idx], meta))
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = max(1, len(x_train) // cfg.batch_size)
     bar = TrainProgress(f"train {cfg.kind}", cfg.epochs, steps) if progress else None
-    log.info("training %s on %d images (%d validation) at %dx%d on %s", cfg.kind, len(train_idx), len(val_idx),
-             cfg.input_size, cfg.input_size, device)
+    log.info("training %s on %d %simages (%d validation) at %dx%d on %s", cfg.kind, len(train_idx),
+             "grayscale " if gray else "", len(val_idx), cfg.input_size, cfg.input_size, device)
     best, best_state, bad_epochs, history = float("inf"), None, 0, []
     t0 = time.monotonic()
     epoch = 0
@@ -198,7 +201,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
             xb = augment_batch(xb, gen, cfg.hflip, cfg.vflip, cfg.max_rotation).to(device, non_blocking=True)
             if cuda:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype if cuda else None)
+            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype if cuda else None, gray_stats)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -206,7 +209,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
             running += float(loss.detach())
             if bar:
                 bar.step(epoch, step + 1, running / (step + 1))
-        val = _val_loss(model, cfg.kind, x_val, device, cfg.seed)
+        val = _val_loss(model, cfg.kind, x_val, device, cfg.seed, gray_stats)
         history.append((running / steps, val))
         log.info("epoch %d/%d: train loss %.4f, val loss %.4f (%.0f s)", epoch, cfg.epochs, running / steps, val,
                  time.monotonic() - t0)
@@ -233,7 +236,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     meta.train = {"data_dir": str(data_dir), "data_hash": data_hash(files), "n_train": len(train_idx),
                   "n_val": len(val_idx), "epochs": epoch, "seconds": round(seconds, 1), "device": _device_name(device),
                   "seed": cfg.seed, "backbone": backbone, "lr": cfg.learning_rate, "batch_size": cfg.batch_size,
-                  "lr_schedule": "hold 60%, cosine to 2%", "best_val_loss": best,
+                  "lr_schedule": "hold 60%, cosine to 2%", "grayscale": gray, "best_val_loss": best,
                   "final_train_loss": history[-1][0] if history else None,
                   "final_val_loss": history[-1][1] if history else None,
                   "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation}}
@@ -259,13 +262,14 @@ def _save_history(history: list[tuple[float, float]], out_dir: Path, title: str)
 
 
 @torch.no_grad()
-def _val_loss(model: nn.Module, kind: str, x_val: torch.Tensor, device: str, seed: int) -> float:
+def _val_loss(model: nn.Module, kind: str, x_val: torch.Tensor, device: str, seed: int,
+              gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
     model.eval()
     gen = torch.Generator().manual_seed(seed + 1)  # the same corruptions every epoch: comparable losses
     total, n = 0.0, 0
     for i in range(0, len(x_val), 8):
         xb = x_val[i:i + 8].to(device)
-        total += float(compute_loss(model, kind, xb, gen)) * len(xb)
+        total += float(compute_loss(model, kind, xb, gen, gray_stats=gray_stats)) * len(xb)
         n += len(xb)
     return total / max(1, n)
 
