@@ -19,6 +19,13 @@ def _plt():  # type: ignore[no-untyped-def]
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def plot_roc(labels: np.ndarray, scores: np.ndarray, auc: float, path: Path, title: str) -> Path:
     plt = _plt()
     fpr, tpr, _ = roc_curve(labels, scores)
@@ -27,10 +34,7 @@ def plot_roc(labels: np.ndarray, scores: np.ndarray, auc: float, path: Path, tit
     ax.plot([0, 1], [0, 1], "k--", lw=0.8)
     ax.set(xlabel="false positive rate (good parts rejected)", ylabel="true positive rate", title=title)
     ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_score_histogram(labels: np.ndarray, scores: np.ndarray, threshold: float, path: Path, title: str) -> Path:
@@ -44,10 +48,7 @@ def plot_score_histogram(labels: np.ndarray, scores: np.ndarray, threshold: floa
     ax.axvline(threshold, color="k", ls="--", label=f"threshold {threshold:.3f}")
     ax.set(xlabel="anomaly score", ylabel="images", title=title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def overlay(image: np.ndarray, amap: np.ndarray, vmax: float) -> np.ndarray:
@@ -78,10 +79,7 @@ def plot_worst_cases(images: list[np.ndarray], maps: list[np.ndarray], labels: n
                 ax.set_title(f"{name} {s[i]:.3f}{' (wrong)' if wrong else ''}", fontsize=9,
                              color="red" if wrong else "black")
     fig.suptitle(f"worst cases (threshold {threshold:.3f})")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_loss_curve(history: list[tuple[float, float]], path: Path, title: str) -> Path:
@@ -97,7 +95,4 @@ def plot_loss_curve(history: list[tuple[float, float]], path: Path, title: str) 
         ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)

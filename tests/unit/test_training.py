@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch", reason="training tests need torch (pip inst
 
 from edge_inspector.backends import create_backend  # noqa: E402
 from edge_inspector.model.metadata import ModelMetadata  # noqa: E402
-from edge_inspector.training.augment import augment_batch, simulate_anomalies  # noqa: E402
+from edge_inspector.training.augment import augment_batch, crack_masks, simulate_anomalies  # noqa: E402
 from edge_inspector.training.calibrate import calibrate  # noqa: E402
-from edge_inspector.training.data import data_hash, good_image_files, split_train_val  # noqa: E402
+from edge_inspector.training.data import data_hash, good_image_files, is_grayscale, split_train_val  # noqa: E402
 from edge_inspector.training.loop import TrainConfig, TrainResult, lr_factor, train  # noqa: E402
 
 SIZE = 64
@@ -72,6 +72,30 @@ def test_simulated_anomalies_are_masked_and_deterministic() -> None:
     assert torch.equal(a1 * (1 - m1), x * (1 - m1)), "nothing changes outside the mask"
     _, none = simulate_anomalies(x, torch.Generator().manual_seed(1), p_anomaly=0.0)
     assert float(none.sum()) == 0.0
+
+
+def test_grayscale_data_gets_grey_anomalies_with_cracks() -> None:
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    grey = torch.rand(8, 1, 64, 64).expand(8, 3, 64, 64)
+    x = (grey - mean) / std
+    corrupted, masks = simulate_anomalies(x, torch.Generator().manual_seed(2), p_anomaly=1.0, gray_stats=(mean, std))
+    pixels = corrupted * std + mean
+    assert float((pixels - pixels.mean(1, keepdim=True)).abs().max()) < 1e-5, "colour leaked into grey data"
+    assert float(masks.sum()) > 0 and torch.equal(corrupted * (1 - masks), x * (1 - masks))
+    # Without gray_stats the same batch gets coloured foreign texture (the shortcut grey data must not get).
+    coloured, m2 = simulate_anomalies(x, torch.Generator().manual_seed(2), p_anomaly=1.0)
+    rgb = coloured * std + mean
+    assert float(((rgb - rgb.mean(1, keepdim=True)).abs() * m2).max()) > 0.01
+    cracks = crack_masks(4, 64, 64, torch.Generator().manual_seed(0), torch.device("cpu"))
+    assert 0 < float(cracks.mean()) < 0.02, "cracks are thin"
+
+
+def test_grayscale_detection() -> None:
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 255, (4, 16, 16, 1), dtype=np.uint8), 3, axis=3)
+    assert is_grayscale(grey)
+    assert not is_grayscale(rng.integers(0, 255, (4, 16, 16, 3), dtype=np.uint8))
 
 
 def test_augmentation_is_off_by_default_and_shape_preserving() -> None:
