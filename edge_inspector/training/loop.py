@@ -23,10 +23,10 @@ from ..model.losses import focal_loss, ssim_map
 from ..model.metadata import ModelMetadata
 from ..model.networks import build_model
 from ..model.preprocess import normalise
+from ..progress import TrainProgress
 from .augment import augment_batch, simulate_anomalies
 from .calibrate import calibrate, score_images
 from .data import data_hash, good_image_files, is_grayscale, load_images, split_train_val
-from .progress import TrainProgress
 
 log = logging.getLogger(__name__)
 

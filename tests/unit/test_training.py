@@ -209,7 +209,7 @@ def test_other_kinds_train_and_load(kind: str, tmp_path: Path) -> None:
 def test_progress_bar_reports_epoch_step_loss_and_eta() -> None:
     import io
 
-    from edge_inspector.training.progress import TrainProgress
+    from edge_inspector.progress import TrainProgress
 
     stream = io.StringIO()
     bar = TrainProgress("train scratch", epochs=2, steps_per_epoch=3, stream=stream, log_interval=0.0)
