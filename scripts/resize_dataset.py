@@ -6,6 +6,7 @@
 Images become SIZE x SIZE JPEG (quality 95, area interpolation; the model resizes to a square anyway),
 masks SIZE x SIZE PNG (nearest), so the evaluation at input size sees exactly what it would see on the
 full-size data. Folder structure and file stems are kept, so masks still pair with their images.
+Needs the package importable (`pip install -e .`, as scripts/setup.sh does, or PYTHONPATH=.).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+from edge_inspector.training.data import image_files  # the listing training and evaluation use
 
 
 def main() -> int:
@@ -25,7 +26,7 @@ def main() -> int:
     p.add_argument("dst", type=Path)
     p.add_argument("--size", type=int, default=256)
     args = p.parse_args()
-    files = sorted(f for f in args.src.rglob("*") if f.suffix.lower() in SUFFIXES)
+    files = image_files(args.src)
     if not files:
         print(f"error: no images under {args.src}", file=sys.stderr)
         return 2

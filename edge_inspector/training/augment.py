@@ -78,7 +78,8 @@ def simulate_anomalies(
     beta = torch.empty(n, 1, 1, 1).uniform_(0.0, 0.7, generator=gen).to(device)
     if gray_stats is not None:
         mean, std = (t.to(device) for t in gray_stats)
-        # Half the grey anomalies: the part itself darker or brighter (holes, spots, cracks), half as cracks.
+        # Half the grey anomalies shade the part itself (70% darker, 30% brighter: holes, spots), the rest
+        # blend in foreign texture; independently, half take a thin crack mask instead of a blob.
         gain = torch.where(torch.rand(n, 1, 1, 1, generator=gen) < 0.7,
                            torch.empty(n, 1, 1, 1).uniform_(0.2, 0.7, generator=gen),
                            torch.empty(n, 1, 1, 1).uniform_(1.3, 1.8, generator=gen)).to(device)

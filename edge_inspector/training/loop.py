@@ -100,7 +100,10 @@ class TrainResult:
         ])
 
 
-def lr_factor(progress: float, hold: float = 0.6, floor: float = 0.02) -> float:
+LR_HOLD, LR_FLOOR = 0.6, 0.02  # lr_factor's schedule, also recorded in the model's metadata
+
+
+def lr_factor(progress: float, hold: float = LR_HOLD, floor: float = LR_FLOOR) -> float:
     """Learning-rate multiplier: 1 for the first `hold` of training, then a cosine down to `floor`.
 
     progress is the fraction of training done (epochs, or wall-clock budget when that ends training
@@ -236,7 +239,8 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     meta.train = {"data_dir": str(data_dir), "data_hash": data_hash(files), "n_train": len(train_idx),
                   "n_val": len(val_idx), "epochs": epoch, "seconds": round(seconds, 1), "device": _device_name(device),
                   "seed": cfg.seed, "backbone": backbone, "lr": cfg.learning_rate, "batch_size": cfg.batch_size,
-                  "lr_schedule": "hold 60%, cosine to 2%", "grayscale": gray, "best_val_loss": best,
+                  "lr_schedule": f"hold {LR_HOLD:.0%}, cosine to {LR_FLOOR:.0%}", "grayscale": gray,
+                  "best_val_loss": best,
                   "final_train_loss": history[-1][0] if history else None,
                   "final_val_loss": history[-1][1] if history else None,
                   "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation}}
