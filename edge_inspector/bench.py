@@ -15,7 +15,7 @@ import numpy as np
 
 from .machine import describe_machine, machine_line
 from .progress import ProgressBar
-from .stats import LatencyStats
+from .service.stats import LatencyStats
 
 
 def add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

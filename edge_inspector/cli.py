@@ -22,7 +22,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from .config import load_config
-    from .daemon import Daemon
+    from .service.daemon import Daemon
 
     cfg = load_config(args.config)
     daemon = Daemon(cfg)

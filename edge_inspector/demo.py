@@ -17,8 +17,8 @@ import yaml
 
 from .broker import LocalBroker
 from .config import load_config
-from .daemon import Daemon, RunSummary
 from .progress import ProgressBar
+from .service.daemon import Daemon, RunSummary
 from .synth import generate_dataset, load_truth, render_line_video
 from .watch import VerdictSubscriber, format_verdict
 

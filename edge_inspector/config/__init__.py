@@ -9,6 +9,7 @@ from .models import (
     MqttConfig,
     OutputConfig,
     SourceConfig,
+    SpoolConfig,
 )
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "MqttConfig",
     "OutputConfig",
     "SourceConfig",
+    "SpoolConfig",
     "load_config",
     "parse_config",
 ]

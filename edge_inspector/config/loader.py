@@ -169,8 +169,39 @@ def check_consistency(cfg: Config) -> None:
         raise _KeyError(missing, "username and password must be given together")
     if mq.ca_file is not None and not mq.tls:
         raise _KeyError("mqtt.ca_file", "given but mqtt.tls is false")
+    _check_ranges(cfg)
     if not cfg.station_id or "/" in cfg.station_id or "+" in cfg.station_id or "#" in cfg.station_id:
         raise _KeyError("station_id", f"expected a non-empty name without / + #, got {_describe(cfg.station_id)}")
+
+
+def _check_ranges(cfg: Config) -> None:
+    src, mq, out, sp = cfg.source, cfg.mqtt, cfg.output, cfg.spool
+    if src.bit_depth not in (10, 12, 14, 16):
+        raise _KeyError("source.bit_depth", f"expected 10, 12, 14 or 16, got {src.bit_depth}")
+    for key, value in (("source.open_timeout_ms", src.open_timeout_ms), ("source.read_timeout_ms", src.read_timeout_ms),
+                       ("mqtt.max_inflight", mq.max_inflight), ("spool.max_entries", sp.max_entries)):
+        _positive(key, value)
+    positive_numbers = (
+        ("source.stall_seconds", src.stall_seconds), ("source.reconnect_seconds", src.reconnect_seconds),
+        ("mqtt.keepalive", float(mq.keepalive)), ("mqtt.reconnect_max_delay", mq.reconnect_max_delay),
+        ("mqtt.publish_timeout", mq.publish_timeout), ("mqtt.connect_timeout", mq.connect_timeout),
+        ("spool.max_age_hours", sp.max_age_hours), ("output.audit_max_mb", out.audit_max_mb),
+        ("output.evidence_max_age_days", out.evidence_max_age_days), ("output.evidence_max_mb", out.evidence_max_mb),
+        ("output.shutdown_grace", out.shutdown_grace),
+    )
+    for key, number in positive_numbers:
+        if not (math.isfinite(number) and number > 0):
+            raise _KeyError(key, f"expected a positive number, got {number}")
+    non_negative = (
+        ("mqtt.stats_interval", mq.stats_interval), ("output.min_free_mb", out.min_free_mb),
+        ("spool.keep_delivered", float(sp.keep_delivered)), ("output.audit_keep", float(out.audit_keep)),
+    )
+    for key, number in non_negative:
+        if not (math.isfinite(number) and number >= 0):
+            raise _KeyError(key, f"expected a number >= 0, got {number}")
+    deadline = cfg.inspection.deadline_ms
+    if deadline is not None and not (math.isfinite(deadline) and deadline > 0):
+        raise _KeyError("inspection.deadline_ms", f"expected a positive number or null, got {deadline}")
 
 
 def _positive(key: str, value: int) -> None:
@@ -194,6 +225,7 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     out.audit_log = fix(out.audit_log) or out.dir / "audit.jsonl"
     out.evidence_dir = fix(out.evidence_dir) or out.dir / "evidence"
     out.annotated_video = fix(out.annotated_video)
+    cfg.spool.path = fix(cfg.spool.path) or out.dir / "spool.sqlite"
     return cfg
 
 

@@ -25,7 +25,12 @@ class SourceConfig:
     width: int | None = None  # requested camera resolution
     height: int | None = None
     reconnect_seconds: float = 2.0  # live sources: wait before reopening a stalled stream
-    max_consecutive_failures: int = 50  # unreadable frames in a row before a live source is reopened
+    max_consecutive_failures: int = 50  # failed reads in a row before a live source is reopened
+    bit_depth: int = 16  # significant bits of 16-bit frames (10, 12, 14 or 16): value >> (bit_depth - 8)
+    open_timeout_ms: int = 10000  # network streams (FFmpeg): give up opening after this long
+    read_timeout_ms: int = 5000  # network streams (FFmpeg): a read that waits longer fails
+    stall_seconds: float = 10.0  # no frame for this long: capture is "stalled" (status topic, watchdog stops)
+    idle_ok: bool = False  # a source that may legitimately wait for parts (trigger): no frame is not a stall
 
 
 @dataclass
@@ -74,8 +79,22 @@ class MqttConfig:
     topic_prefix: str = "edge-inspector"
     keepalive: int = 30
     qos: int = 1
-    publish_timeout: float = 5.0  # seconds to wait for PUBACK before counting a publish as unconfirmed
+    publish_timeout: float = 5.0  # seconds to wait for the offline status PUBACK at shutdown
     connect_timeout: float = 10.0
+    reconnect_max_delay: float = 5.0  # reconnect backoff grows from 0.5 s to this many seconds
+    max_inflight: int = 100  # verdict messages sent and not yet acknowledged (the sender's window)
+    stats_interval: float = 10.0  # seconds between `stats` messages (0 = none)
+
+
+@dataclass
+class SpoolConfig:
+    """The durable outbox: every verdict is written here before it is published (SQLite, WAL)."""
+
+    path: Path | None = None  # default <output.dir>/spool.sqlite
+    fsync: Literal["normal", "full"] = "normal"  # normal: survives a process crash; full: also a power cut
+    max_entries: int = 1_000_000  # undelivered verdicts kept at most; past it the oldest are dropped (counted)
+    max_age_hours: float = 168.0  # undelivered verdicts older than this are dropped (counted)
+    keep_delivered: int = 1000  # delivered verdicts kept for inspection before they are deleted
 
 
 @dataclass
@@ -87,6 +106,13 @@ class OutputConfig:
     evidence_dir: Path | None = None  # default <dir>/evidence
     save_pass_evidence: bool = False  # also keep annotated PASS frames
     annotated_video: Path | None = None  # optional video of every annotated frame
+    audit_max_mb: float = 100.0  # rotate audit.jsonl when it reaches this size ...
+    audit_rotate_daily: bool = True  # ... or when the UTC day changes
+    audit_keep: int = 30  # rotated audit files kept (oldest deleted first)
+    evidence_max_age_days: float = 30.0  # evidence older than this is deleted
+    evidence_max_mb: float = 2000.0  # evidence folder quota; oldest files deleted first
+    min_free_mb: float = 500.0  # below this much free disk, evidence is skipped (counted); verdicts go on
+    shutdown_grace: float = 10.0  # seconds SIGTERM may take to flush the spool and sinks (below TimeoutStopSec)
 
 
 @dataclass
@@ -99,3 +125,4 @@ class Config:
     inspection: InspectionConfig = field(default_factory=InspectionConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    spool: SpoolConfig = field(default_factory=SpoolConfig)

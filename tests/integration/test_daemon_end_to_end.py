@@ -19,8 +19,8 @@ import pytest
 import yaml
 
 from edge_inspector.config import load_config
-from edge_inspector.daemon import Daemon
 from edge_inspector.publish import read_audit
+from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import load_truth, render_line_video
 from edge_inspector.watch import VerdictSubscriber
 

@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .backends import Backend, create_backend
-from .capture import END_OF_STREAM, CaptureThread, open_source
-from .config import Config
-from .postprocess import postprocess
+from ..backends import Backend, create_backend
+from ..capture import END_OF_STREAM, CaptureThread, open_source
+from ..config import Config
+from ..postprocess import postprocess
+from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
 from .sdnotify import SystemdNotifier
 from .sinks import Sinks
 from .stats import LatencyStats
-from .types import Box, DroppedFrame, Frame, Inspection, Verdict
 
 log = logging.getLogger(__name__)
 

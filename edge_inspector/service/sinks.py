@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .annotate import annotate
-from .config import Config
-from .publish import AuditLog, EvidenceWriter, MqttConnectError, MqttPublisher
-from .types import Inspection
+from ..annotate import annotate
+from ..config import Config
+from ..publish import AuditLog, EvidenceWriter, MqttConnectError, MqttPublisher
+from ..types import Inspection
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The running daemon: wiring of the stages (daemon), isolated sinks, systemd notify, bounded statistics."""
