@@ -16,7 +16,7 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 def test_scratch_autoencoder_detects_real_defects(tmp_path: Path, category: str) -> None:
     """A short CPU run (64 px, 20 epochs, ~4 min on 2 cores) must already separate good from defective parts."""
     pytest.importorskip("torch")
-    from edge_inspector.evaluate_cmd import run as evaluate
+    from edge_inspector.cli.evaluate import cmd_evaluate as evaluate
     from edge_inspector.training.loop import TrainConfig, train
 
     data = SHARED / category

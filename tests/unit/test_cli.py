@@ -49,3 +49,70 @@ def test_synth_writes_a_dataset(tmp_path: Path) -> None:
     assert len(list((tmp_path / "brushed_metal" / "train" / "good").glob("*.png"))) == 3
     assert (tmp_path / "brushed_metal_line.avi").exists()
     assert (tmp_path / "brushed_metal_line.truth.json").exists()
+
+
+def test_help_does_not_import_torch() -> None:
+    code = ("import sys\nfrom edge_inspector.cli import main\ntry:\n    main(['bench', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('torch' in sys.modules, 'numpy' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines()[-1] == "False False"
+
+
+@pytest.mark.parametrize("level", ["debug", "Warning", "ERROR"])
+def test_log_level_is_case_insensitive(level: str, tmp_path: Path) -> None:
+    res = cli("--log-level", level, "validate-config", str(tmp_path / "missing.yaml"))
+    assert res.returncode == 2  # the missing file is the one-line user error, not the level
+    assert "Traceback" not in res.stderr and "log level" not in res.stderr
+
+
+def test_bad_log_level_is_one_error_line_not_a_traceback() -> None:
+    res = cli("--log-level", "foo", "watch")
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("edge-inspector: error: argument --log-level:")
+    assert "'foo'" in last and "DEBUG, INFO, WARNING, ERROR" in last
+
+
+def write_model_dir(model_dir: Path, image_threshold: str = "0.125") -> Path:
+    """A metadata.json written by hand (json.dumps cannot write NaN's literal form by accident)."""
+    model_dir.mkdir(parents=True)
+    (model_dir / "metadata.json").write_text(
+        '{"model_id": "m1", "kind": "scratch", "input_size": [64, 64], "arch": {}, "schema_version": 1, '
+        f'"image_threshold": {image_threshold}}}')
+    return model_dir
+
+
+def write_config(tmp_path: Path, model_dir: Path, threshold: str = "auto") -> Path:
+    config = tmp_path / "c.yaml"
+    config.write_text(f"source:\n  kind: video\n  path: {tmp_path / 'v.avi'}\nmodel:\n  path: {model_dir}\n"
+                      f"inspection:\n  threshold: {threshold}\nmqtt:\n  enabled: false\n")
+    return config
+
+
+def test_validate_config_refuses_a_nan_model_threshold(tmp_path: Path) -> None:
+    model = write_model_dir(tmp_path / "model", "NaN")
+    res = cli("validate-config", str(write_config(tmp_path, model)))
+    assert res.returncode == 2, res.stdout
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("edge-inspector validate-config: error:")
+    assert "metadata.json: image_threshold: expected a finite number, got nan" in lines[0]
+
+
+def test_validate_config_reports_the_model_threshold_when_auto(tmp_path: Path) -> None:
+    model = write_model_dir(tmp_path / "model")
+    res = cli("validate-config", str(write_config(tmp_path, model)))
+    assert res.returncode == 0, res.stderr
+    assert "OK" in res.stdout and "threshold 0.125 from the model" in res.stdout
+    res = cli("validate-config", str(write_config(tmp_path, model, threshold="0.5")))
+    assert res.returncode == 0, res.stderr
+    assert "threshold 0.5 from the config" in res.stdout
+
+
+def test_validate_config_refuses_a_dir_without_metadata(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    res = cli("validate-config", str(write_config(tmp_path, tmp_path / "model")))
+    assert res.returncode == 2
+    assert "metadata.json: not found" in res.stderr.strip().splitlines()[-1]

@@ -4,19 +4,33 @@ from __future__ import annotations
 
 import argparse
 import time
-
-import cv2
-import numpy as np
-
-from .backends import create_backend
-from .evaluation import evaluate_arrays, format_summary, write_report
-from .evaluation.plots import plot_roc, plot_score_histogram, plot_worst_cases
-from .machine import describe_machine
-from .progress import ProgressBar
-from .training.data import load_mvtec_test
+from pathlib import Path
 
 
-def run(args: argparse.Namespace) -> int:
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("evaluate", help="evaluate a model on an MVTec-layout test set",
+                       description="Image AUROC, pixel AUROC, AU-PRO, F1 and metrics at the calibrated "
+                       "threshold; writes JSON, Markdown and PNG plots.")
+    p.add_argument("--data", type=Path, required=True, help="MVTec category dir (with test/ and ground_truth/)")
+    p.add_argument("--model", type=Path, required=True, help="model directory")
+    p.add_argument("--backend", default="torch")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, default=None, help="report dir (default MODEL/eval-CATEGORY)")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Score every test image, then write report.json, report.md and the PNG plots."""
+    import cv2
+    import numpy as np
+
+    from ..backends import create_backend
+    from ..evaluation import evaluate_arrays, format_summary, write_report
+    from ..evaluation.plots import plot_roc, plot_score_histogram, plot_worst_cases
+    from ..machine import describe_machine
+    from ..progress import ProgressBar
+    from ..training.data import load_mvtec_test
+
     backend = create_backend(args.backend, args.model, args.device)
     meta = backend.metadata
     samples = load_mvtec_test(args.data)

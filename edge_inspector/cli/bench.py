@@ -1,0 +1,35 @@
+"""`edge-inspector bench`: p50/p99 latency and throughput of a model; the measuring is in benchmark.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("bench", help="measure p50/p99 latency and throughput of a model",
+                       description="Benchmark a model directory on a backend; prints p50/p99 latency, "
+                       "throughput and the machine, optionally appends JSON to a file.")
+    p.add_argument("--model", type=Path, required=True, help="model directory")
+    p.add_argument("--backend", default="torch")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--frames", type=int, default=100, help="timed frames")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--frame-size", type=int, default=None, help="side of the synthetic frames (default input size)")
+    p.add_argument("--json", type=Path, default=None, help="append the result as one JSON line")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from ..benchmark import run_benchmark, summary_lines
+
+    result = run_benchmark(args.model, args.backend, args.device, frames=args.frames, warmup=args.warmup,
+                           frame_size=args.frame_size)
+    for line in summary_lines(result):
+        print(line)
+    if args.json is not None:
+        with args.json.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")
+    return 0

@@ -1,0 +1,29 @@
+"""`edge-inspector run`: the inspection daemon."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run the inspection daemon", description="Run the inspection daemon until "
+                       "the source ends or SIGINT/SIGTERM.")
+    p.add_argument("--config", "-c", type=Path, required=True, help="YAML config file")
+    p.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import signal
+
+    from ..config import load_config
+    from ..service.daemon import Daemon
+
+    cfg = load_config(args.config)
+    daemon = Daemon(cfg)
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+    signal.signal(signal.SIGINT, lambda *_: daemon.stop())
+    summary = daemon.run()
+    for line in summary.lines():
+        print(line)
+    return 0 if summary.capture_error is None else 1

@@ -1,0 +1,27 @@
+"""`edge-inspector watch`: print verdicts from a broker as the PLC sees them (logic in edge_inspector/watch.py)."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("watch", help="print verdicts from a broker as the PLC sees them",
+                       description="Subscribe to the verdict topic and print one line per verdict.")
+    p.add_argument("--host", default="localhost")
+    p.add_argument("--port", type=int, default=1883)
+    p.add_argument("--topic", default="edge-inspector/+/verdict")
+    p.set_defaults(func=cmd_watch)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from ..watch import VerdictSubscriber, format_verdict
+
+    sub = VerdictSubscriber(args.host, args.port, args.topic,
+                            on_message=lambda _t, p: print(format_verdict(p), flush=True)).start()
+    try:
+        while True:
+            time.sleep(1)
+    finally:
+        sub.stop()
