@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,10 @@ KINDS = ("scratch", "pixel", "feature")
 
 class MetadataError(ValueError):
     """metadata.json is missing, unreadable or inconsistent; the message names file and key."""
+
+
+# Python's json reads and writes NaN/Infinity; a NaN threshold would silently pass or fail every part.
+FINITE_KEYS = ("image_threshold", "pixel_threshold", "mean", "std")
 
 
 @dataclass
@@ -43,9 +48,11 @@ class ModelMetadata:
     schema_version: int = SCHEMA_VERSION
 
     def save(self, model_dir: Path) -> Path:
-        """Write metadata.json into model_dir."""
-        model_dir.mkdir(parents=True, exist_ok=True)
+        """Write metadata.json into model_dir; non-finite thresholds or normalisation raise MetadataError."""
         path = model_dir / METADATA_FILE
+        # Refuse here too: a NaN threshold written by training would only surface when the line starts.
+        _check_finite(path, asdict(self))
+        model_dir.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return path
 
@@ -82,6 +89,7 @@ class ModelMetadata:
             if not (isinstance(value, (list, tuple)) and len(value) == 3 and all(_is_number(v) for v in value)):
                 raise MetadataError(f"{path}: {key}: expected 3 numbers (RGB), got {value!r}")
             data[key] = tuple(float(v) for v in value)
+        _check_finite(path, data, keys=("mean", "std"))
         if any(v <= 0 for v in data["std"]):
             raise MetadataError(f"{path}: std: expected positive values, got {list(data['std'])}")
         roi = data.get("roi")
@@ -93,6 +101,7 @@ class ModelMetadata:
         for key in ("image_threshold", "pixel_threshold"):
             if key in data and not _is_number(data[key]):
                 raise MetadataError(f"{path}: {key}: expected a number, got {data[key]!r}")
+        _check_finite(path, data, keys=("image_threshold", "pixel_threshold"))
         if not isinstance(data["arch"], dict):
             raise MetadataError(f"{path}: arch: expected an object, got {data['arch']!r}")
         return cls(**data)
@@ -100,3 +109,13 @@ class ModelMetadata:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_finite(path: Path, data: dict[str, Any], keys: tuple[str, ...] = FINITE_KEYS) -> None:
+    """Raise MetadataError naming the first key in `keys` that holds a NaN or infinite number."""
+    for key in keys:
+        value = data.get(key)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):  # ints are always finite
+                raise MetadataError(f"{path}: {key}: expected a finite number, got {v}")
