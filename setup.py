@@ -13,7 +13,7 @@ RUNTIME = [
 TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7"]
 ONNX = ["onnx>=1.15", "onnxruntime>=1.17"]
 TRT = ["tensorrt>=10.0", "pycuda>=2024.1"]
-DEV = ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3"]
+DEV = ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9"]
 
 setup(
     name="edge-inspector",

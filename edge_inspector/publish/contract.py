@@ -1,38 +1,52 @@
-"""The versioned MQTT event contract (v1). Documented for subscribers in docs/mqtt-contract.md.
+"""The versioned MQTT event contract (v2). Documented for subscribers in docs/mqtt-contract.md.
 
-Any change to keys or meaning bumps CONTRACT_VERSION; adding an optional key does not.
+Any change to keys or meaning bumps CONTRACT_VERSION; adding an optional key does not. The JSON
+Schemas in docs/schemas/ describe the same objects; tests/unit/test_contract.py holds both together.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from ..types import Inspection, Verdict
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 SCHEMA = "edge-inspector/verdict"
 STATUS_SCHEMA = "edge-inspector/status"
+STATS_SCHEMA = "edge-inspector/stats"
 ONLINE = "online"
 OFFLINE = "offline"
 REJECT_VERDICTS = frozenset({Verdict.FAIL, Verdict.FAULT})
+CAPTURE_STATES = frozenset({"starting", "running", "stalled", "reconnecting", "idle", "ended", "failed"})
+# Keys of the body the service hands to stats_payload (each documented in docs/mqtt-contract.md).
+STATS_BODY_KEYS = frozenset({
+    "uptime_s", "interval_s", "frames", "verdicts", "fps", "latency_ms", "inference_ms", "drops", "capture",
+    "spool", "mqtt", "sink_errors", "evidence",
+})
+_LATENCY_KEYS = ("latency_ms", "inference_ms")
+# run_id ends up in evidence file names, so it is one safe path component.
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True)
 class Topics:
-    """The three topics of one station: `{prefix}/{station}/verdict|reject|status`."""
+    """The four topics of one station: `{prefix}/{station}/verdict|reject|status|stats`."""
 
     verdict: str  # every frame, QoS 1, not retained
     reject: str  # FAIL and FAULT only, QoS 1: the reject actuator subscribes here
     status: str  # retained online/offline (offline also as the last will)
+    stats: str  # periodic telemetry, QoS 0, not retained
 
     @property
     def wildcard(self) -> str:
-        """Filter matching all three topics of the station."""
+        """Filter matching all topics of the station."""
         return self.verdict.rsplit("/", 1)[0] + "/#"
 
 
@@ -48,12 +62,18 @@ def topics(prefix: str, station_id: str) -> Topics:
     if "/" in station_id:
         raise ValueError(f"station_id: expected one topic level without '/', got {station_id!r}")
     base = f"{prefix}/{station_id}"
-    return Topics(verdict=f"{base}/verdict", reject=f"{base}/reject", status=f"{base}/status")
+    return Topics(verdict=f"{base}/verdict", reject=f"{base}/reject", status=f"{base}/status", stats=f"{base}/stats")
 
 
 def iso_utc(ts: float) -> str:
     """Epoch seconds -> ISO-8601 UTC with milliseconds, e.g. 2024-05-01T12:00:00.123Z."""
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _check_run_id(run_id: str) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        raise ValueError(f"run_id: expected 1-64 characters of [A-Za-z0-9._-] starting alphanumeric, got {run_id!r}")
+    return run_id
 
 
 def _number(value: float | None, name: str) -> float | None:
@@ -65,16 +85,18 @@ def _number(value: float | None, name: str) -> float | None:
     return number
 
 
-def verdict_payload(inspection: Inspection, station_id: str) -> dict[str, Any]:
+def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, replayed: bool = False) -> dict[str, Any]:
     """The JSON object published on the verdict (and reject) topic for one inspection.
 
-    score is None exactly when the part could not be scored (FAULT without a score).
+    score is None exactly when the part could not be scored (FAULT without a score). replayed is True
+    when the verdict is sent late from the spool (after an outage or a restart) with its original times.
     """
     i = inspection
     return {
         "schema": SCHEMA,
         "version": CONTRACT_VERSION,
         "station": station_id,
+        "run_id": _check_run_id(run_id),
         "seq": int(i.seq),
         "source_index": int(i.source_index),
         "frame": i.name,
@@ -88,32 +110,73 @@ def verdict_payload(inspection: Inspection, station_id: str) -> dict[str, Any]:
         "boxes": [b.as_dict() for b in i.boxes],
         "reason": i.reason,
         "model_id": i.model_id,
+        "replayed": bool(replayed),
     }
 
 
+def _header(schema: str, station_id: str, run_id: str, at: float | None, **middle: Any) -> dict[str, Any]:
+    """The keys every status and stats object starts with; `middle` (status: state) goes before the time."""
+    ts = time.time() if at is None else float(at)
+    return {
+        "schema": schema,
+        "version": CONTRACT_VERSION,
+        "station": station_id,
+        "run_id": _check_run_id(run_id),
+        **middle,
+        "at": iso_utc(ts),
+        "ts": ts,
+    }
+
+
+def _merge(payload: dict[str, Any], extra: Mapping[str, Any], what: str) -> dict[str, Any]:
+    for key, value in extra.items():
+        if key in payload:
+            raise ValueError(f"{what}: key {key!r} would overwrite a contract key")
+        payload[key] = value
+    return payload
+
+
 def status_payload(
-    state: str, station_id: str, extra: dict[str, Any] | None = None, at: float | None = None
+    state: str, station_id: str, run_id: str, extra: Mapping[str, Any] | None = None, at: float | None = None
 ) -> dict[str, Any]:
     """The retained status object: state is "online" or "offline"; extra keys are merged in.
 
+    Documented extras: clean (offline only), model_id, capture {state, since, detail}, reason.
     `at` defaults to now; for the last will it is the time the will was registered (connect time).
     """
     if state not in (ONLINE, OFFLINE):
         raise ValueError(f"state: expected {ONLINE!r} or {OFFLINE!r}, got {state!r}")
-    ts = time.time() if at is None else at
-    payload: dict[str, Any] = {
-        "schema": STATUS_SCHEMA,
-        "version": CONTRACT_VERSION,
-        "station": station_id,
-        "state": state,
-        "at": iso_utc(ts),
-        "ts": ts,
-    }
-    for key, value in (extra or {}).items():
-        if key in payload:
-            raise ValueError(f"status extra: key {key!r} would overwrite a contract key")
-        payload[key] = value
-    return payload
+    return _merge(_header(STATUS_SCHEMA, station_id, run_id, at, state=state), extra or {}, "status extra")
+
+
+def _latency(value: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A latency summary with NaN/inf figures (no samples) turned into null; n stays an int."""
+    out: dict[str, Any] = {"n": int(value["n"])}
+    for key in ("p50", "p99", "mean", "max"):
+        figure = value[key]
+        if figure is not None:
+            figure = float(figure)
+            if not math.isfinite(figure):
+                figure = None
+        out[key] = figure
+    unknown = set(value) - {"n", "p50", "p99", "mean", "max"}
+    if unknown:
+        raise ValueError(f"stats {name}: unexpected keys {sorted(unknown)}")
+    return out
+
+
+def stats_payload(station_id: str, run_id: str, body: Mapping[str, Any], at: float | None = None) -> dict[str, Any]:
+    """The periodic telemetry object: the contract header merged with the service's body.
+
+    body must have exactly the keys in STATS_BODY_KEYS (ValueError names the missing or unknown ones).
+    Latency figures that are NaN (a window without samples) become null; any other non-finite number
+    is left for encode() to refuse.
+    """
+    missing, unknown = STATS_BODY_KEYS - set(body), set(body) - STATS_BODY_KEYS
+    if missing or unknown:
+        raise ValueError(f"stats body: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
+    fixed = {k: (_latency(v, k) if k in _LATENCY_KEYS else v) for k, v in body.items()}
+    return _merge(_header(STATS_SCHEMA, station_id, run_id, at), fixed, "stats body")
 
 
 def encode(payload: dict[str, Any]) -> bytes:
