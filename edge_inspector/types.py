@@ -51,7 +51,12 @@ class Frame:
 
 @dataclass(frozen=True)
 class DroppedFrame:
-    """Placeholder for a frame the capture thread had to drop (queue full or unreadable)."""
+    """Placeholder for a frame that exists but could not be inspected; the consumer reports it as FAULT.
+
+    kind: "queue_full" (the scorer was too slow), "unreadable" (the source could not decode it) or
+    "unsupported" (decoded, but not convertible to HxWx3 uint8 BGR). reason: one human sentence.
+    A failed read of a live source is not a frame and never becomes a DroppedFrame.
+    """
 
     seq: int
     captured_at: float
@@ -59,6 +64,7 @@ class DroppedFrame:
     source_index: int
     name: str
     reason: str
+    kind: str = "queue_full"
 
 
 @dataclass(frozen=True)

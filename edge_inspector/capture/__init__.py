@@ -1,5 +1,7 @@
 """Frame sources and the capture thread that feeds the bounded queue."""
 
+from .convert import UnsupportedFrame, to_bgr8
+from .health import CaptureHealth
 from .sources import (
     CameraSource,
     FrameSource,
@@ -15,13 +17,16 @@ from .thread import END_OF_STREAM, CaptureStats, CaptureThread
 __all__ = [
     "END_OF_STREAM",
     "CameraSource",
+    "CaptureHealth",
     "CaptureStats",
     "CaptureThread",
     "FrameSource",
     "ImageFolderSource",
     "ReadResult",
     "SourceError",
+    "UnsupportedFrame",
     "UrlSource",
     "VideoFileSource",
     "open_source",
+    "to_bgr8",
 ]

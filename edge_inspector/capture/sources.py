@@ -1,7 +1,9 @@
 """Frame sources: video file, image folder, camera (index or V4L2 device), stream URL (RTSP/HTTP/GStreamer).
 
-A source returns ReadResult values: a frame, an unreadable frame (counted, never fatal) or the end of
-a finite source. Opening failures raise SourceError with one line naming the path/device/URL.
+A source returns ReadResult values: a frame as decoded (any dtype or channel count: the capture thread
+converts it with convert.to_bgr8), an unreadable frame (a frame that exists but cannot be decoded: it
+becomes a FAULT), a failed read of a live source (no frame came: counted, never a FAULT) or the end of a
+finite source. Opening failures raise SourceError with one line naming the path/device/URL.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import abc
 import logging
 import re
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +30,8 @@ class SourceError(RuntimeError):
 
 @dataclass(frozen=True)
 class ReadResult:
-    """One read: kind is "frame", "unreadable" or "end"."""
+    """One read. kind: "frame" (image set), "unreadable" (a frame exists but cannot be decoded),
+    "failed" (a live source delivered nothing: not a frame) or "end" (a finite source is exhausted)."""
 
     kind: str
     image: np.ndarray | None = None
@@ -37,16 +41,6 @@ class ReadResult:
 
 
 END = ReadResult("end")
-
-
-def _as_bgr(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.dtype != np.uint8:  # 16-bit industrial images
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1.0, float(image.max())))
-    return image
 
 
 class FrameSource(abc.ABC):
@@ -79,8 +73,8 @@ class _CaptureSource(FrameSource):
         self._cap: cv2.VideoCapture | None = None
         self._index = 0
 
-    def _open_capture(self, target: int | str, api: int, what: str) -> None:
-        cap = cv2.VideoCapture(target, api)
+    def _open_capture(self, target: int | str, api: int, what: str, params: list[int] | None = None) -> None:
+        cap = cv2.VideoCapture(target, api, params) if params else cv2.VideoCapture(target, api)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"cannot open {what}")
@@ -92,17 +86,23 @@ class _CaptureSource(FrameSource):
         value = self._cap.get(cv2.CAP_PROP_FPS) if self._cap is not None else 0.0
         return float(value) if value and value > 0 else None
 
-    def read(self) -> ReadResult:
+    def _grab(self) -> tuple[np.ndarray | None, str]:
+        """(image, "") or (None, why the read failed)."""
         assert self._cap is not None, "open() first"
-        ok, image = self._cap.read()
+        try:
+            ok, image = self._cap.read()
+        except cv2.error as exc:  # a backend error is a failed read, like read() returning False
+            return None, "read raised " + " ".join(str(exc).split())[:200]
+        return (image, "") if ok and image is not None else (None, "read failed")
+
+    def read(self) -> ReadResult:
+        """Live sources: a failed read is "failed" (nothing came, which is not a frame: no index is used)."""
+        image, why = self._grab()
+        if image is None:
+            return ReadResult("failed", reason=why)
         index = self._index
         self._index += 1
-        if not ok or image is None:
-            return self._on_failed_read(index)
-        return ReadResult("frame", _as_bgr(image), index, f"frame_{index:06d}")
-
-    def _on_failed_read(self, index: int) -> ReadResult:
-        return ReadResult("unreadable", source_index=index, name=f"frame_{index:06d}", reason="read failed")
+        return ReadResult("frame", image, index, f"frame_{index:06d}")
 
     def close(self) -> None:
         if self._cap is not None:
@@ -111,12 +111,20 @@ class _CaptureSource(FrameSource):
 
 
 class VideoFileSource(_CaptureSource):
-    """A video file, optionally looping; a failed read at the end of the file is the end."""
+    """A video file, optionally looping.
+
+    A failed read followed by a readable frame is an undecodable frame (it exists: "unreadable"). Failed
+    reads up to the end of the file, or MAX_GAP of them in a row, are the end: a truncated file ends where
+    its data ends, without a FAULT for every frame its header promised.
+    """
+
+    MAX_GAP = 25
 
     def __init__(self, path: Path, loop: bool = False) -> None:
         super().__init__()
         self.path, self.loop = Path(path), loop
         self._frames = 0
+        self._ahead: deque[ReadResult] = deque()
 
     def open(self) -> None:
         if not self.path.is_file():
@@ -124,11 +132,30 @@ class VideoFileSource(_CaptureSource):
         self._open_capture(str(self.path), cv2.CAP_ANY, f"video file {self.path}")
         assert self._cap is not None
         self._frames = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        self._ahead.clear()
 
-    def _on_failed_read(self, index: int) -> ReadResult:
-        if self._frames and index < self._frames - 1:
-            return ReadResult("unreadable", source_index=index, name=f"frame_{index:06d}", reason="undecodable frame")
-        if self.loop:
+    def read(self) -> ReadResult:
+        if self._ahead:
+            return self._ahead.popleft()
+        failed: list[ReadResult] = []
+        while True:
+            image, why = self._grab()
+            index = self._index
+            self._index += 1
+            if image is not None:
+                break
+            failed.append(ReadResult("unreadable", source_index=index, name=f"frame_{index:06d}",
+                                     reason=f"undecodable frame ({why})"))
+            if len(failed) >= self.MAX_GAP or (self._frames > 0 and index >= self._frames - 1):
+                return self._end(failed[0].source_index)
+        self._ahead.extend(failed[1:] + [ReadResult("frame", image, index, f"frame_{index:06d}")])
+        return failed[0] if failed else self._ahead.popleft()
+
+    def _end(self, at: int) -> ReadResult:
+        if self._frames and at < self._frames - 1:
+            log.warning("%s: no readable frame after frame %d of %d (truncated?)", self.describe(), at,
+                        self._frames)
+        if self.loop and at > 0:  # at 0 nothing is readable: looping would spin
             self.close()
             self.open()
             return self.read()
@@ -161,20 +188,38 @@ class CameraSource(_CaptureSource):
 
 
 class UrlSource(_CaptureSource):
-    """RTSP/HTTP streams through FFmpeg, or a GStreamer pipeline ending in appsink."""
+    """RTSP/HTTP streams through FFmpeg, or a GStreamer pipeline ending in appsink.
+
+    FFmpeg streams get open and read timeouts, so a hung camera makes read() fail after read_timeout_ms
+    instead of blocking forever (where the installed OpenCV supports them; otherwise a warning at open).
+    """
 
     live = True
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, open_timeout_ms: int = 10000, read_timeout_ms: int = 5000) -> None:
         super().__init__()
-        self.url = url
+        self.url, self.open_timeout_ms, self.read_timeout_ms = url, open_timeout_ms, read_timeout_ms
 
     def open(self) -> None:
-        api = cv2.CAP_GSTREAMER if "appsink" in self.url else cv2.CAP_FFMPEG
-        self._open_capture(self.url, api, f"stream {self.url}")
+        if "appsink" in self.url:
+            self._open_capture(self.url, cv2.CAP_GSTREAMER, f"stream {self.url}")
+            return
+        self._open_capture(self.url, cv2.CAP_FFMPEG, f"stream {self.url}",
+                           ffmpeg_timeouts(self.open_timeout_ms, self.read_timeout_ms))
 
     def describe(self) -> str:
         return f"stream {self.url}"
+
+
+def ffmpeg_timeouts(open_timeout_ms: int, read_timeout_ms: int) -> list[int]:
+    """VideoCapture open parameters for FFmpeg timeouts; empty (with a warning) where OpenCV lacks them."""
+    open_prop = getattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC", None)
+    read_prop = getattr(cv2, "CAP_PROP_READ_TIMEOUT_MSEC", None)
+    if open_prop is None or read_prop is None:
+        log.warning("OpenCV %s has no stream timeouts: a hung stream blocks read() until it recovers",
+                    cv2.__version__)
+        return []
+    return [int(open_prop), int(open_timeout_ms), int(read_prop), int(read_timeout_ms)]
 
 
 def _natural_key(path: Path) -> list[object]:
@@ -206,10 +251,13 @@ class ImageFolderSource(FrameSource):
         index = self._pos
         path = self._files[index]
         self._pos += 1
-        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        try:
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        except cv2.error:  # a decoder error is the same as an undecodable file
+            image = None
         if image is None:
             return ReadResult("unreadable", source_index=index, name=path.name, reason=f"cannot decode {path.name}")
-        return ReadResult("frame", _as_bgr(image), index, path.name)
+        return ReadResult("frame", image, index, path.name)
 
     def close(self) -> None:
         self._files = []
@@ -231,7 +279,7 @@ def open_source(cfg: SourceConfig) -> FrameSource:
     else:
         if not cfg.url:
             raise ValueError("source.url: required for a url source")
-        source = UrlSource(cfg.url)
+        source = UrlSource(cfg.url, cfg.open_timeout_ms, cfg.read_timeout_ms)
     source.open()
     log.info("opened %s", source.describe())
     return source

@@ -3,6 +3,12 @@
 Live sources (and file replay with realtime pacing) never block on a full queue: the frame is dropped,
 counted and handed to the consumer as a DroppedFrame so it becomes a FAULT verdict. File replay with
 fastest pacing waits for queue space instead (nothing is lost), checking the stop event as it waits.
+
+Every decoded image is converted by convert.to_bgr8; one it cannot convert (or any error building the
+Frame) becomes a DroppedFrame of kind "unsupported" and capture goes on. A failed read of a live source is
+not a frame: it is counted, never dropped. After max_consecutive_failures failed reads in a row, or no frame
+for stall_seconds, the live source is closed and reopened every reconnect_seconds until it works.
+health() tells the state (see health.CaptureHealth).
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import time
 from dataclasses import dataclass
 
 from ..types import DroppedFrame, Frame
+from .convert import BIT_DEPTHS, UnsupportedFrame, to_bgr8
+from .health import CaptureHealth, HealthTracker
 from .sources import FrameSource, ReadResult
 
 log = logging.getLogger(__name__)
@@ -29,7 +37,7 @@ END_OF_STREAM = _EndOfStream()  # put into the queue once the source is exhauste
 
 @dataclass(frozen=True)
 class CaptureStats:
-    """Counters since the thread started."""
+    """Counters since the thread started (frames_read: frames built; read_failures: live reads that got nothing)."""
 
     frames_read: int
     frames_queued: int
@@ -37,10 +45,18 @@ class CaptureStats:
     unreadable: int
     reconnects: int
     fps_measured: float
+    read_failures: int
+    unsupported: int
+    state: str
 
 
 class CaptureThread(threading.Thread):
-    """Reads `source` until it ends or `stop_event` is set. Every get/put has a timeout."""
+    """Reads `source` until it ends or `stop_event` is set. Every get/put has a timeout.
+
+    stall_seconds: a live source with no frame for this long is "stalled" and reopened; with idle_ok it is
+    "idle" instead and left open (failed reads still count towards a reopen). bit_depth: significant bits
+    of 16-bit frames (convert.to_bgr8). State changes are logged once each, never once per failed read.
+    """
 
     def __init__(
         self,
@@ -52,17 +68,28 @@ class CaptureThread(threading.Thread):
         fps: float | None = None,
         max_consecutive_failures: int = 50,
         reconnect_seconds: float = 2.0,
+        stall_seconds: float = 10.0,
+        idle_ok: bool = False,
+        bit_depth: int = 16,
     ) -> None:
         super().__init__(name="capture", daemon=True)
+        if bit_depth not in BIT_DEPTHS:
+            raise ValueError(f"bit_depth: expected 8..16, got {bit_depth}")
         self.source, self.queue, self.stop_event = source, out_queue, stop_event
         self.realtime = source.live or pacing == "realtime"
         self.interval = 1.0 / fps if fps else (1.0 / source.fps if source.fps else 0.0)
-        self.max_failures, self.reconnect_seconds = max_consecutive_failures, reconnect_seconds
+        self.max_failures, self.reconnect_seconds = max(1, max_consecutive_failures), reconnect_seconds
+        self.bit_depth = bit_depth
         self.error: BaseException | None = None
+        self.unqueued: Frame | None = None  # set at most once, when stopping
+        self._what = source.describe()
+        self._health = HealthTracker(self._what, source.live, stall_seconds, idle_ok)
         self._lock = threading.Lock()
         self._dropped: list[DroppedFrame] = []
         self._seq = 0
         self._read = self._queued = self._full = self._unreadable = self._reconnects = 0
+        self._read_failures = self._unsupported = 0
+        self._build_error_logged = False
         self._t0 = time.monotonic()
 
     def take_dropped(self) -> list[DroppedFrame]:
@@ -72,73 +99,129 @@ class CaptureThread(threading.Thread):
         return dropped
 
     def stats(self) -> CaptureStats:
+        state = self._health.check()
         with self._lock:
             elapsed = max(1e-9, time.monotonic() - self._t0)
             return CaptureStats(self._read, self._queued, self._full, self._unreadable, self._reconnects,
-                                self._read / elapsed)
+                                self._read / elapsed, self._read_failures, self._unsupported, state)
+
+    def health(self) -> CaptureHealth:
+        """The capture's state now; works while the loop is stuck inside a read."""
+        return self._health.snapshot()
 
     def run(self) -> None:
         try:
-            self._capture_loop()
+            why = self._capture_loop()
+            self._health.set("ended", why)
         except BaseException as exc:  # noqa: BLE001 - reported to the consumer, never silently lost
-            log.exception("capture thread failed on %s", self.source.describe())
+            log.exception("capture thread failed on %s", self._what)
             self.error = exc
+            self._health.set("failed", f"capture thread failed: {exc!r}")
         finally:
-            self.source.close()
+            try:
+                self.source.close()
+            except Exception:  # noqa: BLE001 - the end marker below must still be delivered
+                log.exception("closing %s failed", self._what)
             if not self.stop_event.is_set():
                 self._put_blocking(END_OF_STREAM)
 
-    def _capture_loop(self) -> None:
+    def _capture_loop(self) -> str:
         next_due = time.monotonic()
         failures = 0
         while not self.stop_event.is_set():
             if self.realtime and self.interval > 0 and not self.source.live:
                 next_due += self.interval  # a file behaving like a camera: frames arrive on a clock
                 delay = next_due - time.monotonic()
-                if delay > 0 and self.stop_event.wait(delay):
-                    return
-            result = self.source.read()
+                if delay > 0 and self._wait(delay):
+                    break
+            result = self._read_source()
+            self._health.beat()
             if result.kind == "end":
-                return
-            if result.kind == "unreadable":
+                return "source exhausted"
+            if result.kind == "failed":  # nothing came: not a frame, so never a FAULT
                 failures += 1
-                self._drop(result, f"unreadable: {result.reason}", unreadable=True)
-                if self.source.live and failures >= self.max_failures:
-                    self._reopen()
-                    failures = 0
-                continue
-            failures = 0
-            self._deliver(result)
+                with self._lock:
+                    self._read_failures += 1
+                if failures >= self.max_failures:
+                    self._health.set("stalled", f"{failures} failed reads in a row ({result.reason})")
+            else:
+                failures = 0
+                self._health.frame()
+                if result.kind == "unreadable":
+                    self._drop(result, f"unreadable: {result.reason}", "unreadable")
+                else:
+                    self._deliver(result)
+            if self._health.check() == "stalled":
+                self._reconnect()
+                failures = 0
+        return "stopped"
+
+    def _read_source(self) -> ReadResult:
+        try:
+            return self.source.read()
+        except Exception as exc:
+            if not self.source.live:
+                raise  # a file that raises may not be able to go on: the consumer sees the error
+            return ReadResult("failed", reason=f"read raised {exc!r}")
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep, staying responsive to the stop event and beating the heartbeat; True when stopping."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if self.stop_event.wait(min(left, 0.25)):
+                return True
+            self._health.beat()
+        return self.stop_event.is_set()
 
     def _next_seq(self) -> int:
         with self._lock:
             seq, self._seq = self._seq, self._seq + 1
         return seq
 
-    def _drop(self, result: ReadResult, reason: str, unreadable: bool = False, seq: int | None = None) -> None:
+    def _drop(self, result: ReadResult, reason: str, kind: str, seq: int | None = None) -> None:
         now = time.time(), time.monotonic()
         seq = self._next_seq() if seq is None else seq
         with self._lock:
-            self._dropped.append(DroppedFrame(seq, now[0], now[1], result.source_index, result.name, reason))
-            if unreadable:
+            self._dropped.append(DroppedFrame(seq, now[0], now[1], result.source_index, result.name, reason, kind))
+            if kind == "unreadable":
                 self._unreadable += 1
+            elif kind == "unsupported":
+                self._unsupported += 1
             else:
                 self._full += 1
         log.warning("frame %d (%s) not inspected: %s", seq, result.name, reason)
 
+    def _build(self, result: ReadResult, seq: int) -> Frame | None:
+        """The Frame for one read, or None after dropping it: no frame's content may end capture."""
+        try:
+            if result.image is None:
+                raise UnsupportedFrame("expected an image, the source returned none")
+            image = to_bgr8(result.image, self.bit_depth)
+            return Frame(seq, time.time(), time.monotonic(), image, result.source_index, result.name)
+        except UnsupportedFrame as exc:
+            self._drop(result, f"unsupported frame: {exc}", "unsupported", seq=seq)
+        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the line
+            if not self._build_error_logged:  # the traceback once; every drop still gets its line
+                log.exception("cannot build frame %d (%s)", seq, result.name)
+                self._build_error_logged = True
+            self._drop(result, f"unsupported frame: cannot build it: {exc!r}", "unsupported", seq=seq)
+        return None
+
     def _deliver(self, result: ReadResult) -> None:
-        assert result.image is not None
         seq = self._next_seq()
-        frame = Frame(seq, time.time(), time.monotonic(), result.image, result.source_index, result.name)
+        frame = self._build(result, seq)
+        if frame is None:
+            return
         with self._lock:
             self._read += 1
         if self.realtime:
             try:
                 self.queue.put_nowait(frame)
             except queue.Full:
-                self._drop(result, "queue full (scorer slower than the source)", seq=seq)
+                self._drop(result, "queue full (scorer slower than the source)", "queue_full", seq=seq)
                 return
         elif not self._put_blocking(frame):
+            self.unqueued = frame  # numbered but stopped before it fit: the consumer still judges it
             return
         with self._lock:
             self._queued += 1
@@ -152,15 +235,31 @@ class CaptureThread(threading.Thread):
             except queue.Full:
                 if self.stop_event.is_set():
                     return False
+                self._health.beat()
 
-    def _reopen(self) -> None:
-        log.error("%s: too many failed reads, reopening in %.1f s", self.source.describe(), self.reconnect_seconds)
-        self.source.close()
-        while not self.stop_event.wait(self.reconnect_seconds):
+    def _reconnect(self) -> None:
+        """Close the source and reopen it every reconnect_seconds until it opens or capture stops."""
+        self._health.closed(f"closed; reopening every {self.reconnect_seconds:g} s")
+        try:
+            self.source.close()
+        except Exception:  # noqa: BLE001 - a broken device may fail to close; reopening is what matters
+            log.exception("closing %s failed", self._what)
+        attempt, last_error = 0, ""
+        while not self._wait(self.reconnect_seconds):
+            attempt += 1
             try:
                 self.source.open()
-                with self._lock:
-                    self._reconnects += 1
-                return
             except Exception as exc:  # noqa: BLE001 - keep trying; a camera may come back
-                log.error("reopen failed: %s", exc)
+                self._health.beat()
+                error = " ".join(str(exc).split()) or repr(exc)
+                self._health.set("reconnecting", f"reopen failed: {error} (attempt {attempt})")
+                if error != last_error:  # one line per kind of failure, not one per attempt
+                    log.warning("%s: reopen failed: %s (retrying every %g s)", self._what, error,
+                                self.reconnect_seconds)
+                last_error = error
+                continue
+            with self._lock:
+                self._reconnects += 1
+            self._health.opened(f"reopened after {attempt} attempt(s), waiting for a frame")
+            log.info("%s: reopened after %d attempt(s)", self._what, attempt)
+            return
