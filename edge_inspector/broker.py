@@ -80,6 +80,13 @@ class LocalBroker:
                 self._proc.wait()
         self._proc = None
 
+    def kill(self) -> None:
+        """SIGKILL the broker: no goodbye to clients, no last save of its state (a crash or a power cut)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
     def __enter__(self) -> "LocalBroker":
         return self.start()
 

@@ -12,6 +12,7 @@ def _collect() -> tuple[type[BaseException], ...]:
         ("edge_inspector.capture", "SourceError"),
         ("edge_inspector.backends", "BackendError"),
         ("edge_inspector.publish", "MqttConnectError"),
+        ("edge_inspector.publish", "SpoolError"),
         ("edge_inspector.model.metadata", "MetadataError"),
         ("edge_inspector.broker", "BrokerUnavailable"),
     ):

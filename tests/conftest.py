@@ -65,7 +65,9 @@ def _broker(workdir: Path, persistent: bool) -> LocalBroker:
         # Sessions survive a broker restart, so a persistent subscriber misses nothing during an outage.
         # `user` only matters when the tests run as root (mosquitto would drop to user "mosquitto").
         with broker.conf.open("a") as f:
-            f.write(f"persistence true\npersistence_location {workdir}/\nuser {getpass.getuser()}\n")
+            # autosave every second: a SIGKILLed broker keeps the sessions it had a second before.
+            f.write(f"persistence true\npersistence_location {workdir}/\nautosave_interval 1\n"
+                    f"user {getpass.getuser()}\n")
     try:
         return broker.start()
     except BrokerUnavailable as exc:

@@ -1,25 +1,24 @@
-"""MQTT publisher for verdicts: retained availability with a last will, QoS 1, acknowledgement tracking.
+"""The broker connection: retained status with a last will, bounded reconnect backoff, acknowledgement callbacks.
 
-Delivery is at-least-once while the process lives: paho keeps unacknowledged and not-yet-sent
-messages in memory (unbounded queue) and resends them after it reconnects. A process restart
-loses that queue (an on-disk spool is a separate component).
+This module only talks to the broker. What to send and when to call a verdict delivered is the
+sender's business (publish/sender.py), which publishes from the durable spool; nothing here blocks
+the inspection thread.
 """
 
 from __future__ import annotations
 
-import collections
 import logging
 import socket
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..config.models import MqttConfig
-from ..types import Inspection
-from .contract import OFFLINE, ONLINE, REJECT_VERDICTS, encode, status_payload, topics, verdict_payload
+from .contract import OFFLINE, ONLINE, encode, status_payload, topics
 
 log = logging.getLogger(__name__)
 
@@ -28,79 +27,80 @@ class MqttConnectError(RuntimeError):
     """The broker could not be reached or refused the connection within the connect timeout."""
 
 
-@dataclass
-class PublisherStats:
-    """Counters of one publisher. acknowledged includes verdicts acknowledged late (after a reconnect)."""
+class MqttConnection:
+    """One paho client for a station. Callbacks run on paho's network thread and must stay short.
 
-    published: int = 0  # verdict messages handed to the client
-    acknowledged: int = 0  # verdict messages the broker acknowledged (PUBACK), at any time
-    unconfirmed: int = 0  # verdict messages not acknowledged within publish_timeout
-    pending: int = 0  # verdict messages still waiting for an acknowledgement (kept in memory)
-    reconnects: int = 0  # successful connections after the first one
-    connected: bool = False
+    on_ack(mid) is called for every acknowledged message (PUBACK for QoS 1); on_connect() after every
+    successful (re)connect, once the retained online status has been queued.
+    """
 
-
-class MqttPublisher:
-    """Publishes each Inspection on the station's verdict topic (and reject topic for FAIL/FAULT)."""
-
-    def __init__(self, cfg: MqttConfig, station_id: str) -> None:
-        self.cfg = cfg
-        self.station_id = station_id
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        station_id: str,
+        run_id: str,
+        *,
+        on_ack: Callable[[int], None] | None = None,
+        on_connect: Callable[[], None] | None = None,
+    ) -> None:
+        self.cfg, self.station_id, self.run_id = cfg, station_id, run_id
         self.topics = topics(cfg.topic_prefix, station_id)
         self.client_id = cfg.client_id or f"edge-inspector-{station_id}"
-        self._stats = PublisherStats()
-        self._lock = threading.Lock()
-        self._pending: dict[int, int] = {}  # mid -> seq of unacknowledged verdict messages
-        self._acks: collections.deque[int] = collections.deque()  # filled by the network thread
+        self._on_ack, self._on_connect_cb = on_ack, on_connect
         self._connack = threading.Event()
-        self._connects = 0
-        self._last_reason = ""
+        self._status_lock = threading.Lock()
+        self._status_extra: dict[str, Any] = {}
+        self.connected = False
+        self.connected_at = float("inf")  # wall time of the current connection's CONNACK
+        self.connects = 0
+        self.last_error = ""
         self._started = False
-        # A persistent session (clean_session=False) with a stable client id: QoS 1 messages in flight
-        # at a disconnect are legitimately resent (DUP) on the same session after reconnecting.
+        # A persistent session with a stable client id: QoS 1 messages in flight at a disconnect are
+        # resent by paho (DUP flag) on reconnect; everything not yet sent waits in the spool, not here.
         self.client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=False
         )
-        self.client.max_queued_messages_set(0)  # unlimited: keep everything in memory during outages
-        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_inflight_messages_set(max(1, cfg.max_inflight) + 8)  # + status/stats headroom
+        self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, round(cfg.reconnect_max_delay)))
         if cfg.username is not None:
             self.client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls:
             self.client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file is not None else None)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_publish = self._on_publish
+        self.client.on_connect = self._handle_connect
+        self.client.on_disconnect = self._handle_disconnect
+        self.client.on_publish = self._handle_publish
 
-    # network-thread callbacks: keep them short and never take self._lock while paho holds its mutexes
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+    def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if getattr(reason, "is_failure", reason != 0):
-            self._last_reason = f"broker refused the connection: {reason}"
-            log.error("MQTT %s:%d %s", self.cfg.host, self.cfg.port, self._last_reason)
+            self.last_error = f"broker refused the connection: {reason}"
+            log.error("MQTT %s:%d %s", self.cfg.host, self.cfg.port, self.last_error)
             return
-        self._connects += 1
-        self._stats.connected = True
-        if self._connects > 1:
-            self._stats.reconnects += 1
+        self.connects += 1
+        self.connected_at = time.time()
+        self.connected = True
+        if self.connects > 1:
             log.warning("MQTT reconnected to %s:%d", self.cfg.host, self.cfg.port)
-        client.publish(self.topics.status, encode(status_payload(ONLINE, self.station_id)), qos=1, retain=True)
+        self._publish_status()
         self._connack.set()
+        if self._on_connect_cb is not None:
+            self._on_connect_cb()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        was = self._stats.connected
-        self._stats.connected = False
+    def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        was, self.connected = self.connected, False
         if was and self._started:
             log.warning("MQTT connection to %s:%d lost (%s); retrying", self.cfg.host, self.cfg.port, reason)
 
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
-        self._acks.append(mid)
+    def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        if self._on_ack is not None:
+            self._on_ack(mid)
 
     def start(self) -> None:
         """Connect (last will: retained offline status) and wait up to connect_timeout for a good CONNACK.
 
-        Raises MqttConnectError naming host:port and the reason otherwise. The network loop keeps
-        retrying in the background after the error; call stop() to give up.
+        Raises MqttConnectError naming host:port and the reason otherwise; paho keeps retrying in the
+        background after the error, so a broker that comes up later is still used. stop() gives up.
         """
-        will = encode(status_payload(OFFLINE, self.station_id, {"clean": False}))
+        will = encode(status_payload(OFFLINE, self.station_id, self.run_id, {"clean": False}))
         self.client.will_set(self.topics.status, will, qos=1, retain=True)
         self._started = True
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
@@ -110,7 +110,7 @@ class MqttPublisher:
             return
         raise MqttConnectError(
             f"cannot connect to MQTT broker {self.cfg.host}:{self.cfg.port} within "
-            f"{self.cfg.connect_timeout:g} s: {self._last_reason or self._probe()}"
+            f"{self.cfg.connect_timeout:g} s: {self.last_error or self._probe()}"
         )
 
     def _probe(self) -> str:
@@ -120,70 +120,44 @@ class MqttPublisher:
         except OSError as exc:
             return exc.strerror or str(exc)
 
-    def publish_inspection(self, inspection: Inspection) -> bool:
-        """Publish one verdict (plus reject for FAIL/FAULT); True when the broker acknowledged the verdict.
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool = False) -> int | None:
+        """Hand one message to paho; returns its mid, or None when paho refused it (then nothing was queued)."""
+        info = self.client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            log.warning("MQTT publish on %s refused: %s", topic, mqtt.error_string(info.rc))
+            return None
+        return int(info.mid)
 
-        Never raises for broker trouble: an unacknowledged verdict is counted as unconfirmed and stays
-        queued in memory for redelivery after a reconnect. While disconnected it does not wait.
-        """
-        payload = encode(verdict_payload(inspection, self.station_id))
-        self._drain_acks()  # also keeps the ack deque short when stats() is rarely called
-        with self._lock:
-            info = self.client.publish(self.topics.verdict, payload, qos=self.cfg.qos)
-            self._stats.published += 1
-            if self.cfg.qos > 0:
-                self._pending[info.mid] = inspection.seq
-        if inspection.verdict in REJECT_VERDICTS:
-            self.client.publish(self.topics.reject, payload, qos=self.cfg.qos)
-        ok = False
-        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
-            try:
-                info.wait_for_publish(timeout=self.cfg.publish_timeout)
-                ok = info.is_published()
-            except (RuntimeError, ValueError) as exc:
-                log.debug("wait_for_publish seq %d: %s", inspection.seq, exc)
-        if not ok:
-            with self._lock:
-                self._stats.unconfirmed += 1
-            log.warning(
-                "verdict seq %d not acknowledged by %s:%d (%s); kept in memory for redelivery",
-                inspection.seq, self.cfg.host, self.cfg.port,
-                "not connected" if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS else "timeout",
-            )
-        return ok
+    def set_status(self, **extra: Any) -> None:
+        """Merge keys into the retained online status and republish it now (when connected) and on every reconnect."""
+        with self._status_lock:
+            self._status_extra.update(extra)
+        if self.connected:
+            self._publish_status()
 
-    def _drain_acks(self) -> None:
-        with self._lock:
-            while self._acks:
-                if self._pending.pop(self._acks.popleft(), None) is not None:
-                    self._stats.acknowledged += 1
-
-    def stats(self) -> PublisherStats:
-        """A snapshot of the counters."""
-        self._drain_acks()
-        with self._lock:
-            snap = PublisherStats(**self._stats.__dict__)
-            snap.pending = len(self._pending)
-        return snap
+    def _publish_status(self) -> None:
+        with self._status_lock:
+            payload = encode(status_payload(ONLINE, self.station_id, self.run_id, dict(self._status_extra)))
+        self.client.publish(self.topics.status, payload, qos=1, retain=True)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Publish the retained offline status (when connected), wait for it, disconnect, stop the loop."""
+        """Publish the retained clean offline status (when connected), wait for it, disconnect, stop the loop."""
         if not self._started:
             return
         wait = self.cfg.publish_timeout if timeout is None else timeout
-        if self._stats.connected:
+        if self.connected:
+            with self._status_lock:
+                extra = {k: v for k, v in self._status_extra.items() if k != "capture"}
+            extra["clean"] = True
             info = self.client.publish(
-                self.topics.status, encode(status_payload(OFFLINE, self.station_id, {"clean": True})),
+                self.topics.status, encode(status_payload(OFFLINE, self.station_id, self.run_id, extra)),
                 qos=1, retain=True,
             )
             try:
-                info.wait_for_publish(timeout=wait)
+                info.wait_for_publish(timeout=max(0.1, wait))
             except (RuntimeError, ValueError) as exc:
                 log.warning("offline status not published: %s", exc)
         self._started = False
         self.client.disconnect()
         self.client.loop_stop()
-        left = self.stats()
-        if left.pending:
-            log.error("MQTT stopped with %d unacknowledged verdicts (lost)", left.pending)
-        self._stats.connected = False
+        self.connected = False
