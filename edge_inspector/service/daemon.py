@@ -1,19 +1,22 @@
 """The inspection daemon: capture thread -> bounded queue -> scorer -> postprocess -> sinks.
 
 One stop event ends everything; every queue get has a timeout so shutdown never hangs.
-Every frame the camera delivered gets exactly one verdict, in sequence order: frames the
-capture thread had to drop, frames it could not decode, frames the scorer failed on and
-frames decided after their deadline are published as FAULT (fail closed).
+Every frame the camera delivered gets exactly one verdict, in sequence order: frames the capture
+thread had to drop, frames it could not decode or represent, frames the scorer failed on (an
+exception or a non-finite score), frames decided after their deadline and frames still queued at
+shutdown are published as FAULT (fail closed). A camera that delivers nothing is not a part: it is
+reported on the status topic and in stats, and the systemd watchdog is pinged only on progress.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,41 +25,20 @@ from ..capture import END_OF_STREAM, CaptureThread, open_source
 from ..config import Config
 from ..postprocess import postprocess
 from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
+from .monitor import Monitor
 from .sdnotify import SystemdNotifier
 from .sinks import Sinks
-from .stats import LatencyStats
+from .stats import LatencyRecorder
+from .summary import RunSummary
+
+__all__ = ["Daemon", "RunSummary", "new_run_id"]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class RunSummary:
-    """What one daemon run did; printed at shutdown."""
-
-    frames: int = 0
-    passed: int = 0
-    failed: int = 0
-    faults: int = 0
-    dropped: int = 0
-    unreadable: int = 0
-    scorer_errors: int = 0
-    seconds: float = 0.0
-    latency: LatencyStats = field(default_factory=lambda: LatencyStats.of([]))
-    inference: LatencyStats = field(default_factory=lambda: LatencyStats.of([]))
-    mqtt: dict[str, object] = field(default_factory=dict)
-    sink_errors: int = 0
-    capture_error: str | None = None
-
-    def lines(self) -> list[str]:
-        fps = self.frames / self.seconds if self.seconds > 0 else 0.0
-        return [
-            f"frames {self.frames}: PASS {self.passed}, FAIL {self.failed}, FAULT {self.faults}"
-            f" (dropped {self.dropped}, unreadable {self.unreadable}, scorer errors {self.scorer_errors})",
-            f"capture-to-verdict latency: {self.latency}",
-            f"inference latency: {self.inference}",
-            f"throughput {fps:.1f} frames/s over {self.seconds:.1f} s",
-            f"mqtt: {self.mqtt or 'disabled'}; sink errors {self.sink_errors}",
-        ] + ([f"capture error: {self.capture_error}"] if self.capture_error else [])
+def new_run_id(now: float | None = None) -> str:
+    """One id per daemon start, sortable by time: 20261129T231500Z-3fa9c1."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + "-" + secrets.token_hex(3)
 
 
 class Daemon:
@@ -68,15 +50,17 @@ class Daemon:
         *,
         backend: Backend | None = None,
         on_inspection: Callable[[Inspection], None] | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.cfg = cfg
+        self.run_id = run_id or new_run_id()
         self.stop_event = threading.Event()
         self._backend = backend
         self._on_inspection = on_inspection
-        self._notifier = SystemdNotifier()
-        self.summary = RunSummary()
-        self._latencies: list[float] = []
-        self._inference: list[float] = []
+        self.notifier = SystemdNotifier()
+        self.summary = RunSummary(run_id=self.run_id)
+        self.latency = LatencyRecorder()
+        self.inference = LatencyRecorder()
         self.model_id = ""
         self._pending_drops: list[DroppedFrame] = []
         self.threshold = float("nan")
@@ -96,43 +80,48 @@ class Daemon:
         self.pixel_threshold = (
             meta.pixel_threshold if cfg.inspection.pixel_threshold == "auto" else cfg.inspection.pixel_threshold
         )
+        for name, value in (("threshold", self.threshold), ("pixel threshold", self.pixel_threshold)):
+            if not math.isfinite(value):  # metadata and config refuse these; a backend object could still carry one
+                raise ValueError(f"model {cfg.model.path}: {name} is {value}, expected a finite number")
         self.model_id = backend.model_id
         backend.warmup()
-        log.info("model %s (%s) on %s; threshold %.4f, pixel threshold %.4f",
+        log.info("run %s: model %s (%s) on %s; threshold %.4f, pixel threshold %.4f", self.run_id,
                  backend.model_id, meta.kind, backend.name, self.threshold, self.pixel_threshold)
-        sinks = Sinks(cfg, self._on_inspection)
-        sinks.start()
+        sinks = Sinks(cfg, self.run_id, self._on_inspection)
         frames: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_size)
         source = open_source(cfg.source)
+        sinks.set_status(model_id=self.model_id)
+        sinks.start(self.stop_event)
+        src = cfg.source
         capture = CaptureThread(
-            source, frames, self.stop_event, pacing=cfg.source.pacing, fps=cfg.source.fps,
-            max_consecutive_failures=cfg.source.max_consecutive_failures,
-            reconnect_seconds=cfg.source.reconnect_seconds,
+            source, frames, self.stop_event, pacing=src.pacing, fps=src.fps,
+            max_consecutive_failures=src.max_consecutive_failures, reconnect_seconds=src.reconnect_seconds,
+            stall_seconds=src.stall_seconds, idle_ok=src.idle_ok, bit_depth=src.bit_depth,
         )
+        monitor = Monitor(self, capture, sinks)
         started = time.monotonic()
         capture.start()
-        self._notifier.notify("READY=1")
+        self.notifier.notify("READY=1")
         try:
-            self._loop(capture, frames, backend, sinks)
+            self._loop(capture, frames, backend, sinks, monitor)
         finally:
-            self._notifier.notify("STOPPING=1")
+            self.notifier.notify("STOPPING=1")
             self.stop_event.set()
-            capture.join(timeout=5.0)
-            sinks.stop()
+            grace = cfg.output.shutdown_grace  # the whole shutdown fits in it (systemd's TimeoutStopSec is larger)
+            until = time.monotonic() + grace
+            capture.join(timeout=grace / 4)
+            self._flush_at_stop(capture, frames, backend, sinks)
+            monitor.final(sinks)
+            sinks.stop(max(0.5, until - time.monotonic()))
             if self._backend is None:
                 backend.close()
-        s = self.summary
-        s.seconds = time.monotonic() - started
-        s.latency = LatencyStats.of(self._latencies)
-        s.inference = LatencyStats.of(self._inference)
-        s.mqtt = dict(sinks.mqtt.stats().__dict__) if sinks.mqtt is not None else {}
-        s.sink_errors = sinks.errors
-        s.capture_error = repr(capture.error) if capture.error else None
-        return s
+        return self.summary.finish(time.monotonic() - started, self, capture, sinks)
 
-    def _loop(self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend, sinks: Sinks) -> None:
+    def _loop(
+        self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend, sinks: Sinks, monitor: Monitor
+    ) -> None:
         while not self.stop_event.is_set():
-            self._notifier.watchdog()
+            monitor.tick()
             try:
                 item = frames.get(timeout=0.2)
             except queue.Empty:
@@ -146,6 +135,31 @@ class Daemon:
             self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
             sinks.emit(self._inspect(item, backend))
 
+    def _flush_at_stop(self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend,
+                       sinks: Sinks) -> None:
+        """Frames captured but not yet inspected at shutdown are still judged (half the grace at most),
+        or published as FAULT when the time is up: a part on the belt never goes without a verdict."""
+        until = time.monotonic() + self.cfg.output.shutdown_grace / 2
+        left: list[object] = []
+        while True:
+            try:
+                left.append(frames.get_nowait())
+            except queue.Empty:
+                break
+        if capture.unqueued is not None:
+            left.append(capture.unqueued)
+        for item in left:
+            if not isinstance(item, Frame):
+                continue
+            self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
+            if time.monotonic() < until:
+                sinks.emit(self._inspect(item, backend))
+                continue
+            self._emit_dropped([DroppedFrame(item.seq, item.captured_at, item.captured_mono, item.source_index,
+                                             item.name, "daemon stopping before the frame was inspected",
+                                             kind="queue_full")], sinks, before=item.seq + 1)
+        self._emit_dropped(capture.take_dropped(), sinks, before=None)
+
     def _emit_dropped(self, dropped: list[DroppedFrame], sinks: Sinks, before: int | None) -> None:
         # Drops newer than the frame in hand wait, so verdicts leave strictly in sequence order.
         self._pending_drops.extend(dropped)
@@ -153,11 +167,8 @@ class Daemon:
         due = [d for d in self._pending_drops if before is None or d.seq < before]
         self._pending_drops = self._pending_drops[len(due):]
         for d in due:
-            if d.reason.startswith("unreadable"):
-                self.summary.unreadable += 1
-            else:
-                self.summary.dropped += 1
-            self._count(Verdict.FAULT)
+            self.summary.count_drop(d.kind)
+            self.summary.count(Verdict.FAULT)
             sinks.emit(Inspection(
                 seq=d.seq, source_index=d.source_index, name=d.name, captured_at=d.captured_at,
                 decided_at=time.time(), verdict=Verdict.FAULT, score=None, threshold=self.threshold,
@@ -166,19 +177,26 @@ class Daemon:
             ))
 
     def _inspect(self, frame: Frame, backend: Backend) -> Inspection:
-        insp = self.cfg.inspection
         t0 = time.monotonic()
         try:
             amap = backend.infer([frame.image])[0]
-        except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the line
-            log.exception("scorer failed on seq %d", frame.seq)
+            inference_ms = (time.monotonic() - t0) * 1000.0
+            score = float(amap.score)
+            if not math.isfinite(score):
+                raise ValueError(f"scorer returned a non-finite score ({score})")
+            bad = int(amap.map.size - np.count_nonzero(np.isfinite(amap.map)))
+            if bad:
+                raise ValueError(f"anomaly map has {bad} non-finite values")
+            verdict, boxes, reason = postprocess(
+                amap.map, score, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
+                cfg=self.cfg.inspection,
+            )
+        except Exception as exc:  # noqa: BLE001 - one bad frame or model output must not stop the line
+            if self.summary.scorer_errors < 10 or self.summary.scorer_errors % 1000 == 0:
+                log.warning("scorer failed on seq %d: %s", frame.seq, exc, exc_info=not isinstance(exc, ValueError))
             self.summary.scorer_errors += 1
-            return self._finish(frame, Verdict.FAULT, None, (), f"scorer error: {exc}", 0.0, backend, None)
-        inference_ms = (time.monotonic() - t0) * 1000.0
-        verdict, boxes, reason = postprocess(
-            amap.map, amap.score, threshold=self.threshold, pixel_threshold=self.pixel_threshold, cfg=insp
-        )
-        return self._finish(frame, verdict, amap.score, boxes, reason, inference_ms, backend, amap.map)
+            return self._finish(frame, Verdict.FAULT, None, (), f"scorer error: {exc}", 0.0, None)
+        return self._finish(frame, verdict, score, boxes, reason, inference_ms, amap.map)
 
     def _finish(
         self,
@@ -188,7 +206,6 @@ class Daemon:
         boxes: tuple[Box, ...],
         reason: str,
         inference_ms: float,
-        backend: Backend,
         amap: np.ndarray | None,
     ) -> Inspection:
         latency_ms = (time.monotonic() - frame.captured_mono) * 1000.0
@@ -196,22 +213,14 @@ class Daemon:
         if deadline is not None and latency_ms > deadline and verdict is not Verdict.FAULT:
             reason = f"deadline missed: decided {latency_ms:.0f} ms after capture > {deadline:.0f} ms ({reason})"
             verdict = Verdict.FAULT
-        self._count(verdict)
-        self._latencies.append(latency_ms)
+            self.summary.deadline_missed += 1
+        self.summary.count(verdict)
+        self.latency.add(latency_ms)
         if score is not None:
-            self._inference.append(inference_ms)
+            self.inference.add(inference_ms)
         return Inspection(
             seq=frame.seq, source_index=frame.source_index, name=frame.name, captured_at=frame.captured_at,
             decided_at=time.time(), verdict=verdict, score=score, threshold=self.threshold, boxes=tuple(boxes),
-            reason=reason, latency_ms=latency_ms, inference_ms=inference_ms, model_id=backend.model_id,
+            reason=reason, latency_ms=latency_ms, inference_ms=inference_ms, model_id=self.model_id,
             image=frame.image, anomaly_map=amap,
         )
-
-    def _count(self, verdict: Verdict) -> None:
-        self.summary.frames += 1
-        if verdict is Verdict.PASS:
-            self.summary.passed += 1
-        elif verdict is Verdict.FAIL:
-            self.summary.failed += 1
-        else:
-            self.summary.faults += 1

@@ -1,72 +1,110 @@
-"""Fan one Inspection out to every sink: evidence images, audit log, MQTT, annotated video.
+"""Fan one Inspection out to every sink, each isolated: spool/MQTT, annotation, evidence, audit log, video, hook.
 
-Order matters: evidence first so the audit line and the operator can point at the file.
-A failing sink is logged and counted; it never stops the inspection loop.
+Order matters: the verdict reaches the durable spool first (the sender thread publishes it from there),
+so a slow or failing disk for evidence never delays or loses it; evidence comes before the audit line
+so that the line can point at the file. A failing sink is counted per sink and logged (the first
+failure with its traceback, later ones at most once a minute); it never stops inspection or keeps the
+verdict from the other sinks.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
 
 from ..annotate import annotate
 from ..config import Config
-from ..publish import AuditLog, EvidenceWriter, MqttConnectError, MqttPublisher
-from ..types import Inspection
+from ..publish import AuditLog, EvidenceWriter, Spool, VerdictSender, encode, verdict_payload
+from ..publish.contract import REJECT_VERDICTS
+from ..publish.retention import RetentionJanitor
+from ..types import Inspection, Verdict
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+SINKS = ("contract", "spool", "annotate", "evidence", "audit", "video", "hook")
+MB = 1024 * 1024
 
 
 class Sinks:
-    """Owns the output side of the daemon; open with start(), close with stop()."""
+    """Owns the output side of the daemon; open with start(), close with stop(grace)."""
 
-    def __init__(self, cfg: Config, on_inspection: Callable[[Inspection], None] | None = None) -> None:
+    def __init__(
+        self, cfg: Config, run_id: str, on_inspection: Callable[[Inspection], None] | None = None
+    ) -> None:
         out = cfg.output
-        assert out.audit_log is not None and out.evidence_dir is not None  # filled by the loader
-        self.cfg = cfg
-        self.audit = AuditLog(out.audit_log)
-        self.evidence = EvidenceWriter(out.evidence_dir, save_pass=out.save_pass_evidence)
-        self.mqtt = MqttPublisher(cfg.mqtt, cfg.station_id) if cfg.mqtt.enabled else None
+        assert out.audit_log is not None and out.evidence_dir is not None and cfg.spool.path is not None
+        self.cfg, self.run_id = cfg, run_id
+        self.audit = AuditLog(out.audit_log, max_bytes=int(out.audit_max_mb * MB),
+                              rotate_daily=out.audit_rotate_daily, keep=out.audit_keep)
+        self.evidence = EvidenceWriter(out.evidence_dir, save_pass=out.save_pass_evidence, run_id=run_id,
+                                       min_free_bytes=int(out.min_free_mb * MB))
+        self.sender: VerdictSender | None = None
+        if cfg.mqtt.enabled:
+            spool = Spool(cfg.spool.path, fsync=cfg.spool.fsync, max_entries=cfg.spool.max_entries,
+                          max_age_s=cfg.spool.max_age_hours * 3600.0)
+            self.sender = VerdictSender(cfg.mqtt, cfg.station_id, run_id, spool)
+        self.janitor: RetentionJanitor | None = None
         self.video_path: Path | None = out.annotated_video
         self._video: cv2.VideoWriter | None = None
         self._on_inspection = on_inspection
-        self.errors = 0
+        self.errors: dict[str, int] = dict.fromkeys(SINKS, 0)
+        self._last_log: dict[str, float] = {}
 
-    def start(self) -> None:
-        """Connect MQTT. A broker that is down at start is not fatal: paho keeps retrying."""
-        if self.mqtt is not None:
-            try:
-                self.mqtt.start()
-            except MqttConnectError as exc:
-                log.error("%s; verdicts are queued until the broker is reachable", exc)
+    def start(self, stop_event: Any) -> None:
+        """Connect MQTT (a broker that is down is not fatal) and start the evidence janitor."""
+        if self.sender is not None:
+            self.sender.start()
+        out = self.cfg.output
+        assert out.evidence_dir is not None
+        self.janitor = RetentionJanitor(out.evidence_dir, out.evidence_max_age_days * 86400.0,
+                                        int(out.evidence_max_mb * MB), 300.0, stop_event)
+        self.janitor.start()
 
     def emit(self, inspection: Inspection) -> None:
-        """Deliver one inspection to every sink, in order."""
+        """Deliver one inspection to every sink; never raises."""
+        record = self._guard("contract", lambda: verdict_payload(inspection, self.cfg.station_id, self.run_id))
+        if record is None:  # cannot happen for values the daemon produces; still, the part gets a verdict
+            inspection = replace(inspection, verdict=Verdict.FAULT, score=None, boxes=(),
+                                 reason=f"verdict could not be encoded ({inspection.reason})")
+            record = verdict_payload(inspection, self.cfg.station_id, self.run_id)
+        if self.sender is not None:
+            sender, payload = self.sender, encode(record)
+            self._guard("spool", lambda: sender.submit(self.run_id, inspection.seq, payload,
+                                                       inspection.verdict in REJECT_VERDICTS))
         annotated = None
         if inspection.image is not None:
-            annotated = annotate(inspection.image, inspection, inspection.anomaly_map)
-        evidence = None
-        try:
-            evidence = self.evidence.write(inspection, annotated)
-        except Exception:  # noqa: BLE001 - a full disk must not stop verdicts
-            self.errors += 1
-            log.exception("evidence write failed for seq %d", inspection.seq)
-        try:
-            self.audit.write(inspection, self.cfg.station_id, evidence=evidence)
-        except Exception:  # noqa: BLE001
-            self.errors += 1
-            log.exception("audit write failed for seq %d", inspection.seq)
-        if self.mqtt is not None:
-            self.mqtt.publish_inspection(inspection)
+            image = inspection.image
+            annotated = self._guard("annotate", lambda: annotate(image, inspection, inspection.anomaly_map))
+        evidence = self._guard("evidence", lambda: self.evidence.write(inspection, annotated))
+        self._guard("audit", lambda: self.audit.write(record, evidence=evidence))
         if self.video_path is not None and annotated is not None:
-            self._write_video(annotated)
+            frame = annotated
+            self._guard("video", lambda: self._write_video(frame))
         if self._on_inspection is not None:
-            self._on_inspection(replace(inspection, image=None, anomaly_map=None))
+            hook = self._on_inspection
+            self._guard("hook", lambda: hook(replace(inspection, image=None, anomaly_map=None)))
+
+    def _guard(self, sink: str, call: Callable[[], T]) -> T | None:
+        try:
+            return call()
+        except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the line
+            self.errors[sink] += 1
+            now = time.monotonic()
+            if self.errors[sink] == 1:
+                log.exception("sink %s failed (counted; inspection goes on)", sink)
+            elif now - self._last_log.get(sink, 0.0) >= 60.0:
+                log.error("sink %s failed again: %s (%d failures so far)", sink, exc, self.errors[sink])
+            else:
+                return None
+            self._last_log[sink] = now
+            return None
 
     def _write_video(self, frame: np.ndarray) -> None:
         if self._video is None:
@@ -81,10 +119,26 @@ class Sinks:
                 return
         self._video.write(frame)
 
-    def stop(self) -> None:
-        """Flush and close everything; publishes the retained offline status."""
-        if self.mqtt is not None:
-            self.mqtt.stop()
-        self.audit.close()
+    def set_status(self, **extra: Any) -> None:
+        """Merge keys into the retained status (capture state, model id ...)."""
+        if self.sender is not None:
+            self.sender.conn.set_status(**extra)
+
+    def publish_stats(self, payload: dict[str, Any]) -> None:
+        """Send one stats message (QoS 0, not spooled: telemetry, not a verdict)."""
+        if self.sender is not None:
+            sender = self.sender
+            self._guard("contract", lambda: sender.publish_extra(sender.conn.topics.stats, encode(payload)))
+
+    @property
+    def total_errors(self) -> int:
+        """Sink failures of all kinds."""
+        return sum(self.errors.values())
+
+    def stop(self, grace: float) -> None:
+        """Flush and close everything: the sender gets `grace` seconds to deliver the backlog, then goes offline."""
+        if self.sender is not None:
+            self._guard("spool", lambda: self.sender.stop(grace) if self.sender is not None else None)
+        self._guard("audit", self.audit.close)
         if self._video is not None:
             self._video.release()

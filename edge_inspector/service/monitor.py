@@ -1,0 +1,122 @@
+"""Once per loop turn: capture state to the status topic, the systemd watchdog on progress, periodic stats.
+
+The watchdog is pinged only while the pipeline makes progress: the capture delivers frames (or a
+source configured `idle_ok` is alive and waiting for parts) and this loop turns. A hung camera, a
+hung scorer or a dead capture thread stop the pings, so systemd restarts the service.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..capture import CaptureHealth, CaptureThread
+from ..publish.contract import iso_utc, stats_payload
+from ..types import Verdict
+from .stats import LatencyStats
+
+if TYPE_CHECKING:
+    from .daemon import Daemon
+    from .sinks import Sinks
+
+log = logging.getLogger(__name__)
+HEALTHY = frozenset({"starting", "running", "idle"})
+
+
+def capture_status(health: CaptureHealth) -> dict[str, Any]:
+    """The `capture` object of the status message."""
+    return {"state": health.state, "since": iso_utc(health.since), "detail": health.detail}
+
+
+def latency_object(stats: LatencyStats) -> dict[str, Any]:
+    """LatencyStats as the stats message carries it (null figures when there is no sample)."""
+    def num(value: float) -> float | None:
+        return round(value, 3) if stats.n and math.isfinite(value) else None
+
+    return {"n": stats.n, "p50": num(stats.p50), "p99": num(stats.p99), "mean": num(stats.mean),
+            "max": num(stats.max)}
+
+
+class Monitor:
+    """Watches one run; tick() from the inspection loop."""
+
+    def __init__(self, daemon: Daemon, capture: CaptureThread, sinks: Sinks) -> None:
+        self.daemon, self.capture, self.sinks = daemon, capture, sinks
+        now = time.monotonic()
+        self._started = now
+        self._last_state = ""
+        self._interval = daemon.cfg.mqtt.stats_interval
+        self._next_stats = now + self._interval if self._interval > 0 else math.inf
+        self._stats_from = (now, 0)
+
+    def tick(self) -> None:
+        """Cheap; called at least every 0.2 s while the loop runs."""
+        health = self.capture.health()
+        if health.state != self._last_state:
+            self._last_state = health.state
+            self.sinks.set_status(capture=capture_status(health))
+        if self.healthy(health):
+            self.daemon.notifier.watchdog()
+        now = time.monotonic()
+        if now >= self._next_stats:
+            self._next_stats = now + self._interval
+            self._publish_stats(health, now)
+
+    def healthy(self, health: CaptureHealth) -> bool:
+        """Progress as the watchdog sees it."""
+        return health.state in HEALTHY and health.heartbeat_age < self.daemon.cfg.source.stall_seconds
+
+    def final(self, sinks: Sinks) -> None:
+        """Last stats message and capture state before the sinks close."""
+        health = self.capture.health()
+        sinks.set_status(capture=capture_status(health))
+        self._publish_stats(health, time.monotonic())
+
+    def _publish_stats(self, health: CaptureHealth, now: float) -> None:
+        body = self.stats_body(health, now)
+        self._stats_from = (now, self.daemon.summary.frames)
+        self.sinks.publish_stats(stats_payload(self.daemon.cfg.station_id, self.daemon.run_id, body))
+        s = self.daemon.summary
+        self.daemon.notifier.notify(
+            f"STATUS={body['fps']:.1f} fps; PASS {s.passed} FAIL {s.failed} FAULT {s.faults}; capture {health.state}"
+            f"; spool {body['spool']['depth']}; broker {'up' if body['mqtt']['connected'] else 'down'}"
+        )
+
+    def stats_body(self, health: CaptureHealth, now: float) -> dict[str, Any]:
+        """The body of one stats message (contract v2, docs/mqtt-contract.md)."""
+        d, s = self.daemon, self.daemon.summary
+        since, frames_then = self._stats_from
+        cap = self.capture.stats()
+        sender = self.sinks.sender.stats() if self.sinks.sender is not None else None
+        ev = self.sinks.evidence
+        janitor = self.sinks.janitor
+        return {
+            "uptime_s": round(now - self._started, 3),
+            "interval_s": round(now - since, 3),
+            "frames": s.frames,
+            "verdicts": {Verdict.PASS.value: s.passed, Verdict.FAIL.value: s.failed, Verdict.FAULT.value: s.faults},
+            "fps": round((s.frames - frames_then) / max(1e-9, now - since), 3),
+            "latency_ms": latency_object(d.latency.recent()),
+            "inference_ms": latency_object(d.inference.recent()),
+            "drops": {"queue_full": s.dropped, "unreadable": s.unreadable, "unsupported": s.unsupported},
+            "capture": {**capture_status(health), "read_failures": cap.read_failures, "reconnects": cap.reconnects},
+            "spool": {
+                "depth": sender.depth if sender else 0,
+                "oldest_age_s": round(sender.oldest_age_s, 3) if sender and sender.oldest_age_s is not None else None,
+                "dropped_full": sender.dropped_full if sender else 0,
+                "dropped_age": sender.dropped_age if sender else 0,
+                "write_errors": sender.write_errors if sender else 0,
+            },
+            "mqtt": {
+                "connected": sender.connected if sender else False,
+                "reconnects": sender.reconnects if sender else 0,
+                "published": sender.published if sender else 0,
+                "acknowledged": sender.acknowledged if sender else 0,
+                "inflight": sender.inflight if sender else 0,
+            },
+            "sink_errors": dict(self.sinks.errors),
+            "evidence": {"written": ev.written, "skipped_low_disk": ev.skipped_low_disk,
+                         "pruned": janitor.deleted_files if janitor is not None else 0},
+        }
