@@ -135,13 +135,23 @@ class Spool:
             self._delivered += removed
 
     def expire(self) -> int:
-        """Drop undelivered entries older than max_age_s; returns how many (counted as dropped_age)."""
+        """Drop undelivered entries older than max_age_s; returns how many (counted as dropped_age).
+
+        Walks from the oldest id in chunks (ids grow with time), so it never scans a large backlog.
+        """
         cutoff = self._clock() - self.max_age_s
-        with self._lock:
-            gone = self._db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,)).rowcount
-            if gone:
-                self._depth -= gone
-                self._dropped_age += gone
+        gone = 0
+        while True:
+            with self._lock:
+                n = self._db.execute(
+                    "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT 1000) AND created < ?",
+                    (cutoff,),
+                ).rowcount
+                self._depth -= n
+                self._dropped_age += n
+            gone += n
+            if n < 1000:
+                break
         if gone:
             log.error("spool: dropped %d undelivered verdicts older than %.0f h (spool.max_age_hours)",
                       gone, self.max_age_s / 3600)
@@ -161,7 +171,7 @@ class Spool:
     def stats(self) -> SpoolStats:
         """Current depth, age of the oldest entry and counters."""
         with self._lock:
-            row = self._db.execute("SELECT MIN(created) FROM outbox").fetchone()
+            row = self._db.execute("SELECT created FROM outbox ORDER BY id LIMIT 1").fetchone()
             oldest = None if row is None or row[0] is None else max(0.0, self._clock() - float(row[0]))
             return SpoolStats(self._depth, oldest, self._appended, self._delivered,
                               self._dropped_full, self._dropped_age)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from contract_schemas import validate_message
 
 from edge_inspector.config import load_config
 from edge_inspector.publish import read_audit
@@ -53,6 +54,8 @@ def test_every_frame_gets_exactly_one_verdict_in_order(tmp_path: Path, trained_m
         messages = sub.wait_for(10_000, timeout=3.0)
     finally:
         sub.stop()
+    for topic, payload in messages:
+        validate_message(topic, payload)
     verdicts = [p for t, p in messages if t.endswith("/verdict")]
     rejects = [p for t, p in messages if t.endswith("/reject")]
     assert summary.frames == len(truth) == 30
@@ -99,6 +102,8 @@ def test_realtime_pacing_turns_drops_into_fault_verdicts(tmp_path: Path, trained
         messages = sub.wait_for(summary.frames, timeout=5.0)
     finally:
         sub.stop()
+    for topic, payload in messages:
+        validate_message(topic, payload)
     seqs = [p["seq"] for _, p in messages]
     assert seqs == list(range(40))
     faults = [p for _, p in messages if p["verdict"] == "FAULT"]

@@ -94,13 +94,18 @@ def test_blocked_output_paths_and_a_free_space_floor_are_counted_not_fatal(
                           output={"evidence_dir": str(blocker / "evidence"), "save_pass_evidence": True},
                           mqtt={"stats_interval": 0.2})
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/blocked/#")
-    summary = Daemon(load_config(config)).run()
+
+    def broken_hook(inspection: Any) -> None:
+        raise RuntimeError("the on_inspection hook is broken")
+
+    summary = Daemon(load_config(config), on_inspection=broken_hook).run()
     assert [p["seq"] for t, p in sub.wait_for(10, 10, where=lambda t, p: t.endswith("/verdict"))] == list(range(10))
-    assert summary.sink_errors_by.get("evidence") == 10
+    assert summary.sink_errors_by.get("evidence") == 10 and summary.sink_errors_by.get("hook") == 10
+    assert audit_lines(tmp_path / "out" / "audit.jsonl") == 10, "the other sinks still got every verdict"
     stats = [p for t, p in sub.wait_for(1, 5, where=lambda t, p: t.endswith("/stats"))]
     for p in stats:
         validate_message("x/stats", p)
-    assert stats[-1]["sink_errors"]["evidence"] == 10, "sink failures are published"
+    assert stats[-1]["sink_errors"]["evidence"] == 10 and stats[-1]["sink_errors"]["hook"] == 10, "published"
     floor = write_config(tmp_path / "f.yaml", model_dir=model_dir, broker=mosquitto_broker, station="floor",
                          source={"kind": "video", "path": str(video)},
                          output={"dir": str(tmp_path / "out2"), "save_pass_evidence": True,

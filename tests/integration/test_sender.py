@@ -142,6 +142,30 @@ def test_unreachable_broker_is_not_fatal_and_submit_never_waits(tmp_path: Path) 
     assert Spool(tmp_path / "nobroker.sqlite").depth == 50, "undelivered verdicts stay on disk for the next run"
 
 
+def test_a_hung_broker_never_blocks_the_inspection_side(
+    tmp_path: Path, fresh_broker: Any, mqtt_subscriber: Any,
+) -> None:
+    """SIGSTOPped broker: TCP stays up, no PUBACK comes. v1 waited publish_timeout (5 s) per verdict here."""
+    sub = mqtt_subscriber(fresh_broker, "ei-it/hung/verdict")
+    s = sender(tmp_path, config(fresh_broker, publish_timeout=5.0), "hung", "run-hung")
+    s.start()
+    try:
+        fresh_broker.pause()
+        t0 = time.monotonic()
+        for seq in range(50):
+            submit(s, "hung", inspection(seq))
+        took = time.monotonic() - t0
+        assert took < 2.0, f"50 verdicts took {took:.1f} s to hand over while the broker hung"
+        assert s.stats().inflight == s.cfg.max_inflight or s.stats().depth == 50
+        fresh_broker.resume()
+        assert sub.wait_for(50, 20.0), "everything arrives once the broker answers again"
+    finally:
+        fresh_broker.resume()
+        s.stop(grace=2.0)
+    seqs = list(dict.fromkeys(p["seq"] for _, p in sub.messages))
+    assert seqs == list(range(50))
+
+
 def test_outage_backlog_is_replayed_in_order_with_replayed_flag(tmp_path, fresh_broker, mqtt_subscriber) -> None:
     plc = mqtt_subscriber(fresh_broker, "ei-it/outage/verdict", client_id="plc-outage", clean_session=False)
     s = sender(tmp_path, config(fresh_broker), "outage", "run-outage")
