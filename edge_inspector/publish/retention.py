@@ -35,7 +35,7 @@ class PruneResult:
     kept_bytes: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _File:
     mtime: float
     day: str
@@ -52,32 +52,40 @@ def _open_dir(name: str | Path, dir_fd: int | None = None) -> Iterator[int]:
         os.close(fd)
 
 
-def _scan(root_fd: int) -> tuple[list[_File], list[str]]:
-    """Evidence files (any order) and day folder names under the evidence folder."""
-    files: list[_File] = []
-    days: list[str] = []
+def _days(root_fd: int) -> list[str]:
+    """Day folder names under the evidence folder, oldest first."""
     with os.scandir(root_fd) as entries:
-        day_entries = list(entries)
-    for day in day_entries:
-        if not (_DAY.fullmatch(day.name) and day.is_dir(follow_symlinks=False)):
-            continue
-        days.append(day.name)
-        try:
-            with _open_dir(day.name, root_fd) as day_fd, os.scandir(day_fd) as entries:
-                for entry in entries:
-                    if not entry.name.endswith(".png"):
-                        continue
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue  # deleted while we looked
-                    if stat.S_ISREG(st.st_mode):
-                        files.append(_File(st.st_mtime, day.name, entry.name, st.st_size))
-        except (FileNotFoundError, NotADirectoryError):
-            continue  # the day folder vanished meanwhile
-        except OSError as exc:  # e.g. swapped for a link (ELOOP) or unreadable: leave it alone
-            log.warning("evidence retention skips %s: %s", day.name, exc)
-    return files, days
+        return sorted(e.name for e in entries if _DAY.fullmatch(e.name) and e.is_dir(follow_symlinks=False))
+
+
+def _day_totals(root_fd: int, day: str) -> tuple[int, int, float]:
+    """(files, bytes, oldest mtime) of one day folder, streamed: nothing is kept per file."""
+    count = size = 0
+    oldest = math.inf
+    for file in _iter_day(root_fd, day):
+        count += 1
+        size += file.size
+        oldest = min(oldest, file.mtime)
+    return count, size, oldest
+
+
+def _iter_day(root_fd: int, day: str) -> Iterator[_File]:
+    """The evidence files of one day folder (any order); none when it vanished or must be left alone."""
+    try:
+        with _open_dir(day, root_fd) as day_fd, os.scandir(day_fd) as entries:
+            for entry in entries:
+                if not entry.name.endswith(".png"):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # deleted while we looked
+                if stat.S_ISREG(st.st_mode):
+                    yield _File(st.st_mtime, day, entry.name, st.st_size)
+    except (FileNotFoundError, NotADirectoryError):
+        return  # the day folder vanished meanwhile
+    except OSError as exc:  # e.g. swapped for a link (ELOOP) or unreadable: leave it alone
+        log.warning("evidence retention skips %s: %s", day, exc)
 
 
 def _unlink(root_fd: int, file: _File) -> bool:
@@ -105,27 +113,36 @@ def prune_evidence(dir: Path | str, *, max_age_s: float, max_bytes: int, now: fl
         root = os.open(dir, _DIR_FLAGS)
     except FileNotFoundError:
         return PruneResult()
+    # Day by day, oldest first: memory holds one day's listing, never the whole archive (which can hold
+    # hundreds of thousands of files under a large quota), so a long-running daemon's footprint stays flat.
     try:
-        files, days = _scan(root)
-        files.sort(key=lambda f: (f.mtime, f.day, f.name))
-        total = sum(f.size for f in files)
+        days = _days(root)
+        totals = {day: _day_totals(root, day) for day in days}
+        total = sum(t[1] for t in totals.values())
         cutoff = now - max_age_s if math.isfinite(max_age_s) else -math.inf
-        deleted = freed = failed = 0
-        kept: list[_File] = []
-        for file in files:
-            if file.mtime >= cutoff and total <= max_bytes:
-                kept.append(file)
+        deleted = freed = failed = kept_files = kept_bytes = 0
+        for day in days:
+            count, size, oldest = totals[day]
+            if oldest >= cutoff and total <= max_bytes:  # the common case: nothing to delete, nothing listed
+                kept_files += count
+                kept_bytes += size
                 continue
-            try:
-                if _unlink(root, file):
-                    deleted += 1
-                    freed += file.size
-                total -= file.size
-            except OSError as exc:
-                failed += 1
-                if failed == 1:
-                    log.warning("cannot delete evidence %s/%s: %s", file.day, file.name, exc)
-                kept.append(file)
+            for file in sorted(_iter_day(root, day), key=lambda f: (f.mtime, f.name)):
+                if file.mtime >= cutoff and total <= max_bytes:
+                    kept_files += 1
+                    kept_bytes += file.size
+                    continue
+                try:
+                    if _unlink(root, file):
+                        deleted += 1
+                        freed += file.size
+                    total -= file.size
+                except OSError as exc:
+                    failed += 1
+                    if failed == 1:
+                        log.warning("cannot delete evidence %s/%s: %s", file.day, file.name, exc)
+                    kept_files += 1
+                    kept_bytes += file.size
         if failed:
             log.warning("evidence retention: %d files could not be deleted", failed)
         today = time.strftime("%Y%m%d", time.gmtime(now))
@@ -135,7 +152,7 @@ def prune_evidence(dir: Path | str, *, max_age_s: float, max_bytes: int, now: fl
                     os.rmdir(day, dir_fd=root)
     finally:
         os.close(root)
-    return PruneResult(deleted, freed, len(kept), sum(f.size for f in kept))
+    return PruneResult(deleted, freed, kept_files, kept_bytes)
 
 
 class RetentionJanitor(threading.Thread):

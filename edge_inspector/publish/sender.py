@@ -113,7 +113,10 @@ class VerdictSender(threading.Thread):
             if time.monotonic() >= self._next_expiry:
                 self._next_expiry = time.monotonic() + 60.0
                 self._expire()
-            if self._stopping.is_set() and (self._drained() or time.monotonic() >= self._deadline):
+            # Stopping: deliver what can be delivered within the grace; with no broker there is nothing to
+            # wait for, the spool keeps the backlog for the next run.
+            if self._stopping.is_set() and (self._drained() or time.monotonic() >= self._deadline
+                                            or not self.conn.connected):
                 return
 
     def _settle(self, mids: list[int]) -> None:

@@ -50,9 +50,19 @@ class Monitor:
         self._interval = daemon.cfg.mqtt.stats_interval
         self._next_stats = now + self._interval if self._interval > 0 else math.inf
         self._stats_from = (now, 0)
+        self.errors = 0
 
     def tick(self) -> None:
-        """Cheap; called at least every 0.2 s while the loop runs."""
+        """Cheap; called at least every 0.2 s while the loop runs. Never raises: a broken monitor is logged
+        and counted (and, as it then stops pinging the watchdog, systemd restarts the service)."""
+        try:
+            self._tick()
+        except Exception:  # noqa: BLE001 - monitoring must not stop inspection
+            self.errors += 1
+            if self.errors == 1 or self.errors % 1000 == 0:
+                log.exception("monitor failed (%d times so far)", self.errors)
+
+    def _tick(self) -> None:
         health = self.capture.health()
         if health.state != self._last_state:
             self._last_state = health.state
@@ -69,10 +79,13 @@ class Monitor:
         return health.state in HEALTHY and health.heartbeat_age < self.daemon.cfg.source.stall_seconds
 
     def final(self, sinks: Sinks) -> None:
-        """Last stats message and capture state before the sinks close."""
-        health = self.capture.health()
-        sinks.set_status(capture=capture_status(health))
-        self._publish_stats(health, time.monotonic())
+        """Last stats message and capture state before the sinks close; never raises."""
+        try:
+            health = self.capture.health()
+            sinks.set_status(capture=capture_status(health))
+            self._publish_stats(health, time.monotonic())
+        except Exception:  # noqa: BLE001 - shutdown goes on
+            log.exception("final stats failed")
 
     def _publish_stats(self, health: CaptureHealth, now: float) -> None:
         body = self.stats_body(health, now)
