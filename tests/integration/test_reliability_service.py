@@ -248,9 +248,12 @@ def soak(tmp_path: Path, trained_model: Any, broker: Any, seconds: float, warmup
     after = [s for s in samples if s[0] >= warmup]
     first, last = after[:3], after[-3:]
     rss_growth = sorted(s[1] for s in last)[1] - sorted(s[1] for s in first)[1]
-    fds = {s[2] for s in after}
-    return {"frames": frames, "rss_growth_mb": rss_growth / 2**20, "fds": fds,
-            "rss_mb": after[-1][1] / 2**20, "samples": len(after)}
+    half = len(after) // 2
+    # Evidence writes and the retention janitor open files for a moment, so single samples vary by a few;
+    # a leak shows as growth: the second half's peak above the first half's.
+    fd_growth = max(s[2] for s in after[half:]) - max(s[2] for s in after[:half])
+    return {"frames": frames, "rss_growth_mb": round(rss_growth / 2**20, 2), "fd_growth": fd_growth,
+            "fds": sorted({s[2] for s in after}), "rss_mb": round(after[-1][1] / 2**20, 1), "samples": len(after)}
 
 
 def test_soak_60_s_memory_and_descriptors_stay_flat(tmp_path: Path, trained_model: Any, mosquitto_broker: Any) -> None:
@@ -258,7 +261,7 @@ def test_soak_60_s_memory_and_descriptors_stay_flat(tmp_path: Path, trained_mode
     print(f"soak 60 s: {result}")
     assert result["frames"] > 500
     assert result["rss_growth_mb"] < 5.0, result
-    assert len(result["fds"]) == 1, f"open file descriptors changed: {sorted(result['fds'])}"
+    assert result["fd_growth"] <= 0 and max(result["fds"]) - min(result["fds"]) <= 4, result
 
 
 @pytest.mark.slow
@@ -266,4 +269,4 @@ def test_soak_30_min(tmp_path: Path, trained_model: Any, mosquitto_broker: Any) 
     result = soak(tmp_path, trained_model, mosquitto_broker, seconds=1800, warmup=120)
     print(f"soak 30 min: {result}")
     assert result["rss_growth_mb"] < 5.0, result
-    assert len(result["fds"]) == 1, f"open file descriptors changed: {sorted(result['fds'])}"
+    assert result["fd_growth"] <= 0 and max(result["fds"]) - min(result["fds"]) <= 4, result
