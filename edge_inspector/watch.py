@@ -76,4 +76,5 @@ def format_verdict(payload: dict[str, object]) -> str:
         f"[PLC] seq={payload.get('seq'):>4} {payload.get('verdict'):<5} score={score_txt}"
         f" thr={payload.get('threshold', 0):.3f} boxes={len(boxes) if isinstance(boxes, list) else 0}"
         f" latency={payload.get('latency_ms', 0):.0f}ms  {payload.get('reason', '')}"
+        + ("  [replayed: sent late from the spool]" if payload.get("replayed") else "")
     )
