@@ -249,9 +249,9 @@ def soak(tmp_path: Path, trained_model: Any, broker: Any, seconds: float, warmup
     first, last = after[:3], after[-3:]
     rss_growth = sorted(s[1] for s in last)[1] - sorted(s[1] for s in first)[1]
     half = len(after) // 2
-    # Evidence writes and the retention janitor open files for a moment, so single samples vary by a few;
-    # a leak shows as growth: the second half's peak above the first half's.
-    fd_growth = max(s[2] for s in after[half:]) - max(s[2] for s in after[:half])
+    # Evidence writes and the retention janitor open files for a moment, so single samples peak by a few;
+    # a leak raises the floor: the fewest descriptors seen in the second half above the first half's.
+    fd_growth = min(s[2] for s in after[half:]) - min(s[2] for s in after[:half])
     return {"frames": frames, "rss_growth_mb": round(rss_growth / 2**20, 2), "fd_growth": fd_growth,
             "fds": sorted({s[2] for s in after}), "rss_mb": round(after[-1][1] / 2**20, 1), "samples": len(after)}
 
