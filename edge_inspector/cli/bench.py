@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import Any
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,34 +27,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    import json
-
     if args.spool:
         return _bench_spool(args)
     if args.model is None:
-        raise ValueError("bench: --model is required (or --spool to measure the spool)")
+        print("edge-inspector bench: error: --model is required (or --spool to measure the spool)", file=sys.stderr)
+        return 2
     from ..benchmark import run_benchmark, summary_lines
 
     result = run_benchmark(args.model, args.backend, args.device, frames=args.frames, warmup=args.warmup,
                            frame_size=args.frame_size)
-    for line in summary_lines(result):
-        print(line)
-    if args.json is not None:
-        with args.json.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(result) + "\n")
+    _report(summary_lines(result), result, args.json)
     return 0
 
 
 def _bench_spool(args: argparse.Namespace) -> int:
-    import json
-
     from ..spool_bench import run_spool_benchmark, spool_summary_lines
 
     for fsync in ("normal", "full"):
         result = run_spool_benchmark(args.spool_dir, fsync, verdicts=max(100, args.frames))
-        for line in spool_summary_lines(result):
-            print(line)
-        if args.json is not None:
-            with args.json.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(result) + "\n")
+        _report(spool_summary_lines(result), result, args.json)
     return 0
+
+
+def _report(lines: list[str], result: dict[str, Any], json_path: Path | None) -> None:
+    """Print the summary lines; append the result as one JSON line when asked."""
+    import json
+
+    for line in lines:
+        print(line)
+    if json_path is not None:
+        with json_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(result) + "\n")

@@ -87,9 +87,9 @@ class Daemon:
         backend.warmup()
         log.info("run %s: model %s (%s) on %s; threshold %.4f, pixel threshold %.4f", self.run_id,
                  backend.model_id, meta.kind, backend.name, self.threshold, self.pixel_threshold)
+        source = open_source(cfg.source)  # before the sinks open files: a bad source leaves nothing open
         sinks = Sinks(cfg, self.run_id, self._on_inspection)
         frames: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_size)
-        source = open_source(cfg.source)
         sinks.set_status(model_id=self.model_id)
         sinks.start(self.stop_event)
         src = cfg.source

@@ -10,6 +10,7 @@ verdict from the other sinks.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -57,7 +58,7 @@ class Sinks:
         self.errors: dict[str, int] = dict.fromkeys(SINKS, 0)
         self._last_log: dict[str, float] = {}
 
-    def start(self, stop_event: Any) -> None:
+    def start(self, stop_event: threading.Event) -> None:
         """Connect MQTT (a broker that is down is not fatal) and start the evidence janitor."""
         if self.sender is not None:
             self.sender.start()
