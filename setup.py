@@ -10,9 +10,12 @@ RUNTIME = [
     "paho-mqtt>=2.0,<3",
     "pyyaml>=6.0",
 ]
-TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7"]
+# The ONNX Runtime backend (the torch-free runtime); onnx is needed by int8 quantisation and checks.
 ONNX = ["onnx>=1.15", "onnxruntime>=1.17"]
-TRT = ["tensorrt>=10.0", "pycuda>=2024.1"]
+# Training also exports (torch.onnx's exporter needs onnxscript) and checks the export with ONNX Runtime.
+TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7", "onnxscript>=0.2", *ONNX]
+# TensorRT 11 dropped the FP16/INT8 builder flags and the calibrators this builder uses.
+TRT = ["tensorrt>=10.0,<11", "pycuda>=2024.1"]
 DEV = ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9"]
 
 setup(
@@ -31,7 +34,7 @@ setup(
         "onnx": ONNX,
         "trt": TRT,
         "dev": DEV,
-        "all": TRAIN + ONNX + DEV,
+        "all": TRAIN + DEV,
     },
     entry_points={"console_scripts": ["edge-inspector=edge_inspector.cli:main"]},
 )

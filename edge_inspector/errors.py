@@ -15,6 +15,7 @@ def _collect() -> tuple[type[BaseException], ...]:
         ("edge_inspector.publish", "SpoolError"),
         ("edge_inspector.model.metadata", "MetadataError"),
         ("edge_inspector.broker", "BrokerUnavailable"),
+        ("edge_inspector.export", "ExportError"),
     ):
         try:
             found.append(getattr(importlib.import_module(module), name))

@@ -37,6 +37,7 @@ def describe_machine(with_torch: bool = True) -> dict[str, object]:
         "python": platform.python_version(),
         "numpy": _version("numpy"),
         "opencv": _version("cv2"),
+        "onnxruntime": _version("onnxruntime"),
     }
     if with_torch:
         torch_version = _version("torch")
@@ -51,4 +52,5 @@ def describe_machine(with_torch: bool = True) -> dict[str, object]:
 def machine_line(info: dict[str, object]) -> str:
     """One line for logs and Markdown tables."""
     gpu = info.get("gpu") or "no GPU"
-    return f"{info['cpu']} ({info['cores']} cores), {gpu}, Python {info['python']}, torch {info.get('torch')}"
+    line = f"{info['cpu']} ({info['cores']} cores), {gpu}, Python {info['python']}, torch {info.get('torch')}"
+    return line + (f", onnxruntime {info['onnxruntime']}" if info.get("onnxruntime") else "")

@@ -1,6 +1,7 @@
-"""Scoring backends behind one interface; `create_backend(name, model_dir, device)` picks one."""
+"""Scoring backends behind one interface; `create_backend(name, model_dir, device, options)` picks one."""
 
-from .base import Backend, BackendError
-from .registry import REGISTRY, create_backend, resolve_device
+from .base import Backend, BackendError, BackendOptions
+from .registry import BACKEND_NAMES, REGISTRY, create_backend, resolve_device
 
-__all__ = ["REGISTRY", "Backend", "BackendError", "create_backend", "resolve_device"]
+__all__ = ["BACKEND_NAMES", "REGISTRY", "Backend", "BackendError", "BackendOptions", "create_backend",
+           "resolve_device"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,6 +14,32 @@ from ..types import AnomalyMap
 
 class BackendError(RuntimeError):
     """A backend cannot be created or loaded; one line naming the backend, model dir or file."""
+
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Tuning knobs from the config's `model:` section; each backend uses those that apply to it.
+
+    threads: CPU threads for inference (0 = the library's default).
+    precision: "auto" lets the backend choose (fp16 on a GPU, fp32 on a CPU); int8 needs an engine
+    built or exported for it.
+    max_batch: the largest batch one inference call sends to the device.
+    cuda_graph: capture the fixed-shape scoring step as a CUDA graph (torch on CUDA).
+    """
+
+    threads: int = 0
+    precision: str = "auto"
+    max_batch: int = 8
+    cuda_graph: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.threads < 0 or self.max_batch < 1:
+            raise ValueError(f"threads >= 0 and max_batch >= 1 expected, got {self.threads}, {self.max_batch}")
 
 
 class Backend(abc.ABC):

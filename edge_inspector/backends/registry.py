@@ -7,20 +7,26 @@ machine without it.
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 
-from .base import Backend, BackendError
+from .base import Backend, BackendError, BackendOptions
 
-# name -> "module:Class"; other backends (onnxruntime, tensorrt) register here.
+log = logging.getLogger(__name__)
+
+# name -> "module:factory"; factory(model_dir, device, options) -> Backend.
 REGISTRY: dict[str, str] = {
-    "torch": "edge_inspector.backends.torch_backend:TorchBackend",
+    "torch": "edge_inspector.backends.torch_backend:open_torch_backend",
+    "onnxruntime": "edge_inspector.backends.onnxruntime_backend:OnnxRuntimeBackend",
+    "tensorrt": "edge_inspector.backends.tensorrt_backend:TensorRTBackend",
 }
+# What `model.backend` accepts: the registered backends and `auto`, which picks one of them.
+BACKEND_NAMES = ("auto", *REGISTRY)
 
 
 def resolve_device(device: str = "auto") -> str:
     """"auto" -> "cuda" when torch sees a GPU, else "cpu"; an explicit cuda request without a GPU is an error."""
-    if device not in ("auto", "cpu") and not device.startswith("cuda"):
-        raise BackendError(f"model.device {device!r}: expected auto, cpu, cuda or cuda:N")
+    check_device(device)
     if device == "cpu":
         return device
     try:
@@ -37,16 +43,49 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def create_backend(name: str, model_dir: Path, device: str = "auto") -> Backend:
-    """Instantiate the backend `name` for a model directory (model.pt/engine + metadata.json)."""
+def check_device(device: str) -> None:
+    """Refuse anything but auto, cpu, cuda or cuda:N with one line."""
+    if device in ("auto", "cpu", "cuda"):
+        return
+    if not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise BackendError(f"model.device {device!r}: expected auto, cpu, cuda or cuda:N")
+
+
+def create_backend(name: str, model_dir: Path, device: str = "auto",
+                   options: BackendOptions | None = None) -> Backend:
+    """Instantiate the backend `name` for a model directory; `auto` tries the usable ones in preference
+    order and logs the one it took and why (and why a better one failed to load)."""
+    options = options or BackendOptions()
+    model_dir = Path(model_dir)
+    check_device(device)
+    if name != "auto":
+        return _create(name, model_dir, device, options)
+    from .selection import select_backend
+
+    first_error: BackendError | None = None
+    for choice in select_backend(model_dir, device):
+        try:
+            backend = _create(choice.name, model_dir, choice.device, options)
+        except BackendError as exc:
+            log.warning("backend auto: %s on %s not usable: %s", choice.name, choice.device, exc)
+            first_error = first_error or exc
+            continue
+        log.info("backend auto -> %s (%s): %s", backend.name, choice.device, choice.reason)
+        return backend
+    assert first_error is not None  # select_backend raises when there is no candidate
+    raise first_error
+
+
+def _create(name: str, model_dir: Path, device: str, options: BackendOptions) -> Backend:
     target = REGISTRY.get(name)
     if target is None:
-        raise BackendError(f"backend {name!r} is not available (known: {', '.join(sorted(REGISTRY))})")
-    module_name, cls_name = target.split(":")
+        raise BackendError(f"backend {name!r} is not available (known: {', '.join(BACKEND_NAMES)})")
+    module_name, attr = target.split(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        extra = {"torch": "torch", "onnxruntime": "onnx", "tensorrt": "trt"}[name]
         raise BackendError(f"backend {name!r} needs a package that is not installed: {exc.name} "
-                           f"(known backends: {', '.join(sorted(REGISTRY))})") from None
-    backend: Backend = getattr(module, cls_name)(Path(model_dir), device)
+                           f"(pip install edge-inspector[{extra}])") from None
+    backend: Backend = getattr(module, attr)(model_dir, device, options)
     return backend

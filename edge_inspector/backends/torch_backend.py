@@ -1,4 +1,8 @@
-"""PyTorch backend: the trained network on CPU or CUDA (fp32; the scoring graph is inside the model)."""
+"""PyTorch backend: the trained network in fp32 eager mode (the scoring graph is inside the model).
+
+On a CUDA device `open_torch_backend` hands over to the fast path in torch_cuda.py (fp16, channels-last,
+CUDA graph) unless precision fp32 is asked for.
+"""
 
 from __future__ import annotations
 
@@ -13,26 +17,43 @@ from ..model.checkpoint import load_model
 from ..model.metadata import MetadataError
 from ..model.preprocess import map_to_frame, preprocess
 from ..types import AnomalyMap
-from .base import Backend, BackendError
+from .base import Backend, BackendError, BackendOptions
 from .registry import resolve_device
 
 log = logging.getLogger(__name__)
 
 
+def open_torch_backend(model_dir: Path, device: str = "auto", options: BackendOptions | None = None) -> Backend:
+    """The registry's `torch` entry: the CUDA fast path on a GPU, this eager fp32 backend otherwise."""
+    options = options or BackendOptions()
+    resolved = resolve_device(device)
+    if resolved.startswith("cuda") and options.precision != "fp32":
+        from .torch_cuda import TorchCudaBackend
+
+        return TorchCudaBackend(model_dir, resolved, options)
+    return TorchBackend(model_dir, resolved, options)
+
+
 class TorchBackend(Backend):
-    """Loads a model dir (model.pt + metadata.json) and scores frames in batches of `max_batch`."""
+    """Loads a model dir (model.pt + metadata.json) and scores frames in fp32, `max_batch` at a time."""
 
     name = "torch"
 
-    def __init__(self, model_dir: Path, device: str = "auto", max_batch: int = 8) -> None:
+    def __init__(self, model_dir: Path, device: str = "auto", options: BackendOptions | None = None) -> None:
+        options = options or BackendOptions()
+        if options.precision not in ("auto", "fp32"):
+            raise BackendError(f"backend torch on {device}: precision {options.precision!r} needs CUDA "
+                               "(on a CPU use fp32, or onnxruntime with an int8 export)")
         self.device = resolve_device(device)
-        self.max_batch = max_batch
+        self.max_batch = options.max_batch
+        if options.threads > 0:
+            torch.set_num_threads(options.threads)
         try:
             model, self.metadata = load_model(model_dir, self.device)
         except (MetadataError, FileNotFoundError, ValueError) as exc:
             raise BackendError(f"{model_dir}: {exc}" if str(model_dir) not in str(exc) else str(exc)) from None
         self.model: torch.nn.Module | None = model
-        self.name = f"torch:{self.device}"
+        self.name = f"torch:{self.device}:fp32"
         log.info("loaded %s (%s) on %s", self.metadata.model_id, self.metadata.kind, self.device)
 
     @torch.inference_mode()

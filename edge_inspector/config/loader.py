@@ -199,6 +199,9 @@ def _check_ranges(cfg: Config) -> None:
     for key, number in non_negative:
         if not (math.isfinite(number) and number >= 0):
             raise _KeyError(key, f"expected a number >= 0, got {number}")
+    if cfg.model.threads < 0:
+        raise _KeyError("model.threads", f"expected an integer >= 0, got {cfg.model.threads}")
+    _positive("model.max_batch", cfg.model.max_batch)
     deadline = cfg.inspection.deadline_ms
     if deadline is not None and not (math.isfinite(deadline) and deadline > 0):
         raise _KeyError("inspection.deadline_ms", f"expected a positive number or null, got {deadline}")

@@ -37,9 +37,15 @@ class SourceConfig:
 class ModelConfig:
     """Which trained model scores the frames and on what backend."""
 
-    path: Path | None = None  # model directory written by `edge-inspector train`
-    backend: Literal["torch", "onnxruntime", "tensorrt"] = "torch"
+    path: Path | None = None  # model directory written by `edge-inspector train` or `export`
+    # auto: TensorRT engine > CUDA (torch or ONNX Runtime) > ONNX Runtime on CPU > torch on CPU, by what
+    # the model directory holds and what is installed; the choice and the reason are logged.
+    backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = "auto"
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = "auto"  # auto: fp16 on a GPU, fp32 on a CPU
+    threads: int = 0  # CPU inference threads (0 = the library's default: all cores)
+    max_batch: int = 8  # the largest batch sent to the device in one call
+    cuda_graph: bool = True  # torch on CUDA: replay the scoring step as a CUDA graph
     backbone_weights: Path | None = None  # ImageNet ResNet-50 weights for training the feature autoencoder
 
 

@@ -44,6 +44,9 @@ class ModelMetadata:
     calibration: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str | None] = field(default_factory=dict)
+    # Set by `export`: how the ONNX graph in this directory is fed (see export/onnx_export.py), the source
+    # model's hash and the versions that wrote it. Empty for a directory written by `train`.
+    export: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     schema_version: int = SCHEMA_VERSION
 
@@ -102,8 +105,9 @@ class ModelMetadata:
             if key in data and not _is_number(data[key]):
                 raise MetadataError(f"{path}: {key}: expected a number, got {data[key]!r}")
         _check_finite(path, data, keys=("image_threshold", "pixel_threshold"))
-        if not isinstance(data["arch"], dict):
-            raise MetadataError(f"{path}: arch: expected an object, got {data['arch']!r}")
+        for key in ("arch", "export"):
+            if key in data and not isinstance(data[key], dict):
+                raise MetadataError(f"{path}: {key}: expected an object, got {data[key]!r}")
         return cls(**data)
 
 

@@ -1,0 +1,135 @@
+"""`export`: a model directory (model.pt) -> an engine directory (model.onnx + metadata.json).
+
+The graph holds the whole scoring step (ScoringGraph: normalisation, network, anomaly map, smoothing,
+score), so nothing about preprocessing can be lost on the way; the metadata beside it carries the
+thresholds and score statistics unchanged. The export only succeeds when ONNX Runtime reproduces the
+checkpoint's scores and maps on a set of frames within the tolerances below.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import logging
+import os
+from contextlib import redirect_stdout
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..model.metadata import WEIGHTS_FILE, ModelMetadata
+from . import ExportError
+from .onnx_checks import check_onnx
+from .parity import compare_with_torch, parity_frames
+
+log = logging.getLogger(__name__)
+
+ONNX_FILE = "model.onnx"
+# fp32 ONNX Runtime vs PyTorch eager: the same maths in a different order of float additions.
+SCORE_RTOL = 1e-4
+MAP_ATOL = 1e-3
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export_onnx` wrote and how closely ONNX Runtime matched PyTorch."""
+
+    out_dir: Path
+    onnx_path: Path
+    metadata: ModelMetadata
+    checks: dict[str, Any]
+    parity: dict[str, float]
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_onnx(model_dir: Path, out_dir: Path, *, dynamic_batch: bool = False, max_batch: int = 8,
+                opset: int = 18, overwrite: bool = False) -> ExportResult:
+    """Export model_dir's network with its scoring graph to out_dir/model.onnx plus metadata.json, check it
+    (onnx.checker, strict shape inference, TensorRT-friendly ops) and verify parity with ONNX Runtime."""
+    import torch
+
+    from ..model.checkpoint import load_model
+    from .scoring_graph import INPUT_NAME, OUTPUT_NAMES, ScoringGraph
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if opset < 18:
+        raise ExportError(f"--opset {opset}: the exporter writes opset 18 or newer (TensorRT 10 parses up to 20+)")
+    _check_out_dir(model_dir, out_dir, overwrite)
+    model, meta = load_model(model_dir, "cpu")
+    graph = ScoringGraph(model, meta).eval()
+    h, w = meta.input_size
+    if dynamic_batch and max_batch < 2:
+        raise ExportError(f"--max-batch {max_batch}: a dynamic batch needs a maximum of 2 or more")
+    # torch.export specialises a dimension of size 1, so a dynamic batch is traced with 2 frames.
+    example = torch.zeros((2 if dynamic_batch else 1, h, w, 3), dtype=torch.uint8)
+    dynamic = {"image": {0: torch.export.Dim("batch", min=1, max=max_batch)}} if dynamic_batch else None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # per-pass INFO lines would bury the summary
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
+    tmp = out_dir / f".{ONNX_FILE}.{os.getpid()}.tmp"
+    try:
+        with redirect_stdout(io.StringIO()), torch.inference_mode(False), torch.no_grad():
+            torch.onnx.export(graph, (example,), str(tmp), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
+                              opset_version=opset, dynamo=True, dynamic_shapes=dynamic, external_data=False,
+                              verbose=False)
+        batch: int | str = "batch" if dynamic_batch else 1
+        checks = check_onnx(tmp, input_name=INPUT_NAME, input_shape=[batch, h, w, 3], output_names=OUTPUT_NAMES)
+        frames = parity_frames(meta, n=6)
+        parity = compare_with_torch(tmp, model, meta, frames, batch=3 if dynamic_batch else 1)
+        if parity["max_score_rel_diff"] > SCORE_RTOL or parity["max_map_abs_diff"] > MAP_ATOL:
+            raise ExportError(f"{out_dir}: ONNX Runtime differs from PyTorch beyond tolerance: {parity_text(parity)} "
+                              f"(allowed score {SCORE_RTOL} relative, map {MAP_ATOL} absolute)")
+        tmp.replace(out_dir / ONNX_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    onnx_path = out_dir / ONNX_FILE
+    export_info = {
+        "format": "onnx", "file": ONNX_FILE, "opset": checks["opset"], "precision": "fp32",
+        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "color": "RGB",
+                  "shape": checks["input_shape"]},
+        "outputs": {name: shape for name, shape in checks["output_shapes"].items()},
+        "batch": "dynamic" if dynamic_batch else 1, "max_batch": max_batch if dynamic_batch else 1,
+        "ops": checks["ops"], "nodes": checks["nodes"],
+        "onnx_sha256": file_sha256(onnx_path), "source_model_dir": str(model_dir.resolve()),
+        "source_sha256": file_sha256(model_dir / WEIGHTS_FILE), "parity": parity,
+        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    out_meta = replace(meta, export=export_info, versions={**meta.versions, **export_versions()})
+    out_meta.save(out_dir)
+    log.info("exported %s -> %s (%s)", model_dir, onnx_path, parity_text(parity))
+    return ExportResult(out_dir, onnx_path, out_meta, checks, parity)
+
+
+def export_versions() -> dict[str, str | None]:
+    """Versions of the packages that wrote (and checked) the export."""
+    from ..machine import _version
+
+    return {f"export_{m}": _version(m) for m in ("torch", "onnx", "onnxruntime", "onnxscript")}
+
+
+def _check_out_dir(model_dir: Path, out_dir: Path, overwrite: bool) -> None:
+    if not (model_dir / WEIGHTS_FILE).is_file():
+        raise ExportError(f"{model_dir}: no {WEIGHTS_FILE} (export takes a model directory written by `train`)")
+    if out_dir.resolve() == model_dir.resolve():
+        raise ExportError(f"--out {out_dir}: must differ from the model directory")
+    if (out_dir / ONNX_FILE).exists() and not overwrite:
+        raise ExportError(f"{out_dir / ONNX_FILE} exists (use --force to replace it)")
+
+
+def parity_text(parity: dict[str, float]) -> str:
+    """One line: the largest score and map differences and over how many frames."""
+    text = f"max score diff {parity['max_score_abs_diff']:.2e} ({parity['max_score_rel_diff']:.2e} relative)"
+    if "max_map_abs_diff" in parity:
+        text += f", max map diff {parity['max_map_abs_diff']:.2e}"
+    if "decision_flips" in parity:
+        text += f", {int(parity['decision_flips'])} PASS/FAIL flips at the threshold"
+    return text + f" over {int(parity['frames'])} frames"
