@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from helpers.ci import skip_unless_ci  # noqa: F401 - re-exported for tests that import it from here
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_inspector.broker import BrokerUnavailable, LocalBroker, find_mosquitto
@@ -55,14 +56,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             has_gpu = _cuda_available() if has_gpu is None else has_gpu
             if not has_gpu:
                 item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)"))
-
-
-def skip_unless_ci(reason: str) -> None:
-    """A real service the tests need is missing: skip on a developer's machine, fail in CI (CI=true),
-    where .ci/run installs everything and a skip would hide a broken setup."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI must run these tests, not skip them)")
-    pytest.skip(reason)
 
 
 def _broker(workdir: Path, persistent: bool) -> LocalBroker:

@@ -34,8 +34,10 @@ def write_config(path: Path, *, model_dir: Path, broker: Any, source: dict[str, 
 class DaemonProcess:
     """One `edge-inspector run` child; stdout/stderr go to files next to the config for post-mortems."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None, name: str = "daemon") -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None, name: str = "daemon",
+                 python: Path | None = None) -> None:
         self.config = config
+        self.python = str(python or sys.executable)  # another virtualenv's interpreter, e.g. one without torch
         self.log = config.parent / f"{name}.log"
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -43,7 +45,7 @@ class DaemonProcess:
     def start(self) -> DaemonProcess:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "edge_inspector.cli", "run", "--config", str(self.config)],
+                [self.python, "-m", "edge_inspector.cli", "run", "--config", str(self.config)],
                 stdout=out, stderr=subprocess.STDOUT, env=self._env,
             )
         return self
