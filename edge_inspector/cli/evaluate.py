@@ -13,7 +13,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        "threshold; writes JSON, Markdown and PNG plots.")
     p.add_argument("--data", type=Path, required=True, help="MVTec category dir (with test/ and ground_truth/)")
     p.add_argument("--model", type=Path, required=True, help="model directory")
-    p.add_argument("--backend", default="torch")
+    p.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt (default auto)")
+    p.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = all)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=None, help="report dir (default MODEL/eval-CATEGORY)")
     p.set_defaults(func=cmd_evaluate)
@@ -24,14 +25,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     import cv2
     import numpy as np
 
-    from ..backends import create_backend
+    from ..backends import BackendOptions, create_backend
     from ..evaluation import evaluate_arrays, format_summary, write_report
     from ..evaluation.plots import plot_roc, plot_score_histogram, plot_worst_cases
     from ..machine import describe_machine
     from ..progress import ProgressBar
     from ..training.data import load_mvtec_test
 
-    backend = create_backend(args.backend, args.model, args.device)
+    backend = create_backend(args.backend, args.model, args.device, BackendOptions(threads=args.threads))
     meta = backend.metadata
     samples = load_mvtec_test(args.data)
     backend.warmup()

@@ -1,0 +1,75 @@
+"""Parity between backends on a trained model: every backend available here scores a synthetic test set
+(good and defective parts) like the PyTorch checkpoint.
+
+Tolerances: fp32 ONNX Runtime vs fp32 PyTorch is the same maths in another order: scores within 1e-4
+relative, maps within 1e-3, identical verdicts. int8 is looser: scores within 0.05 absolute (the scratch
+model's scores are probabilities in [0, 1]) and identical verdicts on this test set. TensorRT and torch on
+CUDA join when this machine has them (GPU tests, skipped here otherwise).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_inspector.backends import BackendOptions, create_backend
+from edge_inspector.evaluation.parity import compare_backends
+from edge_inspector.synth import generate_dataset
+from edge_inspector.training.data import image_files, read_bgr
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def exports(trained_model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+    from edge_inspector.export.export_api import export_model
+
+    model_dir, category, _ = trained_model
+    root = tmp_path_factory.mktemp("parity")
+    good = model_dir.parent / "data" / category
+    return {
+        "fp32": export_model(model_dir, root / "fp32", dynamic_batch=True).out_dir,
+        "int8": export_model(model_dir, root / "int8", precision="int8", calib_data=good, calib_count=48).out_dir,
+    }
+
+
+@pytest.fixture(scope="module")
+def test_set(trained_model, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    _, category, size = trained_model
+    data = generate_dataset(tmp_path_factory.mktemp("parity-data"), category, n_train=4, n_test_good=12,
+                            n_test_defect_per_type=3, size=size, seed=11)
+    return Path(data.root)
+
+
+def test_fp32_and_int8_onnxruntime_give_the_checkpoints_verdicts(trained_model, exports: dict[str, Path],
+                                                                 test_set: Path) -> None:  # type: ignore[no-untyped-def]
+    model_dir = trained_model[0]
+    files = image_files(test_set / "test")
+    images = [read_bgr(f) for f in files]
+    one = BackendOptions(threads=1)
+    backends = [create_backend("torch", model_dir, "cpu", one), create_backend("onnxruntime", exports["fp32"], "cpu", one),
+                create_backend("onnxruntime", exports["int8"], "cpu", one)]
+    fp32, int8 = compare_backends(backends, images, [str(f) for f in files])
+    print(fp32.line())
+    print(int8.line())
+    assert fp32.images == int8.images == len(files) == 27
+    assert fp32.max_score_rel_diff <= 1e-4 and fp32.max_map_abs_diff <= 1e-3
+    assert fp32.verdict_flips == []
+    assert int8.max_score_abs_diff <= 0.05
+    assert int8.verdict_flips == [], int8.line()
+
+
+def test_parity_verb_reports_and_gates_on_flips(trained_model, exports: dict[str, Path],
+                                                test_set: Path) -> None:  # type: ignore[no-untyped-def]
+    res = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "parity", "--run", f"torch={trained_model[0]}",
+                          "--run", f"onnxruntime={exports['fp32']}", "--data", str(test_set), "--threads", "1",
+                          "--limit", "10", "--fail-on-flip"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "reference: torch:cpu:fp32" in res.stdout
+    assert "onnxruntime:cpu:fp32: score diff max" in res.stdout and "0 verdict flips over 10 images" in res.stdout
+    bad = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "parity", "--run", "torch",
+                          "--data", str(test_set)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "expected BACKEND=MODEL_DIR" in bad.stderr
