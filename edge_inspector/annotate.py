@@ -17,13 +17,21 @@ HEATMAP_ALPHA = 0.35
 
 
 def _heatmap(anomaly_map: np.ndarray, threshold: float, size: tuple[int, int]) -> np.ndarray:
-    amap: np.ndarray = np.nan_to_num(anomaly_map.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    amap: np.ndarray = anomaly_map.astype(np.float32, copy=False)
+    lo, hi = float(amap.min()), float(amap.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates into min/max
+        amap = np.nan_to_num(amap, nan=0.0, posinf=0.0, neginf=0.0)
+        hi = float(amap.max())
     if amap.shape != (size[1], size[0]):
         amap = cv2.resize(amap, size, interpolation=cv2.INTER_LINEAR)
+        hi = float(amap.max())
     # Scale so the threshold sits mid-way in the colour map; fall back to the map's own maximum.
-    top = 2.0 * threshold if math.isfinite(threshold) and threshold > 0 else float(amap.max())
+    top = 2.0 * threshold if math.isfinite(threshold) and threshold > 0 else hi
     top = top if top > 0 else 1.0
-    scaled = np.clip(amap / top, 0.0, 1.0) * 255.0
+    # In place on one buffer: a camera-sized map is megabytes, and this runs once per annotated frame.
+    scaled = np.divide(amap, np.float32(top), dtype=np.float32)
+    np.clip(scaled, 0.0, 1.0, out=scaled)
+    scaled *= np.float32(255.0)
     return cv2.applyColorMap(scaled.astype(np.uint8), cv2.COLORMAP_JET)
 
 
@@ -37,10 +45,11 @@ def annotate(image: np.ndarray, inspection: Inspection, anomaly_map: np.ndarray 
         shape, dtype = getattr(image, "shape", None), getattr(image, "dtype", None)
         raise ValueError(f"image: expected HxWx3 uint8, got shape {shape} dtype {dtype}")
     h, w = image.shape[:2]
-    out = image.copy()
     if anomaly_map is not None and anomaly_map.ndim == 2:
         heat = _heatmap(anomaly_map, inspection.threshold, (w, h))
-        out = cv2.addWeighted(heat, HEATMAP_ALPHA, out, 1.0 - HEATMAP_ALPHA, 0.0)
+        out = cv2.addWeighted(heat, HEATMAP_ALPHA, image, 1.0 - HEATMAP_ALPHA, 0.0)  # a new array
+    else:
+        out = image.copy()
 
     side = min(h, w)
     thick = max(1, round(side / 200))

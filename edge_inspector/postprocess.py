@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -49,7 +50,9 @@ def threshold_mask(anomaly_map: np.ndarray, pixel_threshold: float, morphology: 
     """
     amap = _check_map(anomaly_map)
     thr = _check_finite(pixel_threshold, "pixel_threshold")
-    mask: np.ndarray = (amap >= thr).astype(np.uint8) * np.uint8(255)
+    mask: np.ndarray = (amap >= thr).view(np.uint8) * np.uint8(255)
+    if not mask.any():  # the usual good part: opening and closing an empty mask leave it empty
+        return mask
     if morphology.open > 0:
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, _ellipse(morphology.open))
     if morphology.close > 0:
@@ -125,7 +128,30 @@ def postprocess(
         raise TypeError(f"score: expected a number, got {score!r}") from None
     if not math.isfinite(value):
         return Verdict.FAULT, (), f"scorer returned a non-finite score ({value})"
-    mask = threshold_mask(amap, pix, cfg.morphology)
-    boxes = find_boxes(mask, amap, cfg.min_defect_area, cfg.max_boxes)
+    boxes = regions(amap, pix, cfg)
     verdict, reason = decide(value, boxes, thr, cfg.require_region, cfg.min_defect_area)
     return verdict, boxes, reason
+
+
+def regions(anomaly_map: np.ndarray, pixel_threshold: float, cfg: InspectionConfig) -> tuple[Box, ...]:
+    """find_boxes(threshold_mask(map)) with the same result, at a fraction of the cost on a camera-sized map.
+
+    A map whose maximum is below the threshold has no region (the usual good part: one pass, no mask).
+    Otherwise only the bounding rectangle of the pixels at or above the threshold is cleaned up and
+    searched, padded so that the morphology sees exactly the zeros it would see in the whole map.
+    """
+    amap = _check_map(anomaly_map)
+    pix = _check_finite(pixel_threshold, "pixel_threshold")
+    if float(amap.max()) < pix:  # NaN compares False and takes the full path, which never masks it
+        return ()
+    x, y, w, h = cv2.boundingRect((amap >= pix).view(np.uint8))
+    if w == 0 or h == 0:
+        return ()
+    m = cfg.morphology
+    # Erode/dilate reach k//2 pixels; open then close chains three of them, plus one for findContours' frame.
+    pad = max(m.open, 0) + 2 * max(m.close, 0) + 2
+    H, W = amap.shape
+    x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
+    crop = amap[y0:y1, x0:x1]
+    found = find_boxes(threshold_mask(crop, pix, m), crop, cfg.min_defect_area, cfg.max_boxes)
+    return tuple(replace(b, x=b.x + x0, y=b.y + y0) for b in found)

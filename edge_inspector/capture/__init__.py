@@ -2,6 +2,7 @@
 
 from .convert import UnsupportedFrame, to_bgr8
 from .health import CaptureHealth
+from .memory import MemorySource
 from .sources import (
     CameraSource,
     FrameSource,
@@ -22,6 +23,7 @@ __all__ = [
     "CaptureThread",
     "FrameSource",
     "ImageFolderSource",
+    "MemorySource",
     "ReadResult",
     "SourceError",
     "UnsupportedFrame",

@@ -6,6 +6,8 @@ thread had to drop, frames it could not decode or represent, frames the scorer f
 exception or a non-finite score), frames decided after their deadline and frames still queued at
 shutdown are published as FAULT (fail closed). A camera that delivers nothing is not a part: it is
 reported on the status topic and in stats, and the systemd watchdog is pinged only on progress.
+The time of every stage is recorded (stages.py; in the summary and `edge-inspector bench`). At
+shutdown the image worker finishes the evidence it accepted before the last stats are sent.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..backends import Backend, create_backend
-from ..capture import END_OF_STREAM, CaptureThread, open_source
+from ..backends import Backend, BackendOptions, create_backend
+from ..capture import END_OF_STREAM, CaptureThread, FrameSource, open_source
 from ..config import Config
 from ..postprocess import postprocess
 from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
 from .monitor import Monitor
 from .sdnotify import SystemdNotifier
 from .sinks import Sinks
+from .stages import StageTimes
 from .stats import LatencyRecorder
 from .summary import RunSummary
 
@@ -49,6 +52,7 @@ class Daemon:
         cfg: Config,
         *,
         backend: Backend | None = None,
+        source: FrameSource | None = None,
         on_inspection: Callable[[Inspection], None] | None = None,
         run_id: str | None = None,
     ) -> None:
@@ -56,11 +60,13 @@ class Daemon:
         self.run_id = run_id or new_run_id()
         self.stop_event = threading.Event()
         self._backend = backend
+        self._source = source
         self._on_inspection = on_inspection
         self.notifier = SystemdNotifier()
         self.summary = RunSummary(run_id=self.run_id)
         self.latency = LatencyRecorder()
         self.inference = LatencyRecorder()
+        self.stages = StageTimes()  # time per pipeline stage (summary, bench)
         self.model_id = ""
         self._pending_drops: list[DroppedFrame] = []
         self.threshold = float("nan")
@@ -73,8 +79,11 @@ class Daemon:
     def run(self) -> RunSummary:
         """Run until the source ends or stop() is called; returns the summary."""
         cfg = self.cfg
-        assert cfg.model.path is not None  # checked by the config loader
-        backend = self._backend or create_backend(cfg.model.backend, cfg.model.path, cfg.model.device)
+        m = cfg.model
+        assert m.path is not None  # checked by the config loader
+        options = BackendOptions(threads=m.threads, precision=m.precision, max_batch=m.max_batch,
+                                 cuda_graph=m.cuda_graph)
+        backend = self._backend or create_backend(m.backend, m.path, m.device, options)
         meta = backend.metadata
         self.threshold = meta.image_threshold if cfg.inspection.threshold == "auto" else cfg.inspection.threshold
         self.pixel_threshold = (
@@ -87,8 +96,11 @@ class Daemon:
         backend.warmup()
         log.info("run %s: model %s (%s) on %s; threshold %.4f, pixel threshold %.4f", self.run_id,
                  backend.model_id, meta.kind, backend.name, self.threshold, self.pixel_threshold)
-        source = open_source(cfg.source)  # before the sinks open files: a bad source leaves nothing open
-        sinks = Sinks(cfg, self.run_id, self._on_inspection)
+        # before the sinks open files: a bad source leaves nothing open
+        source = self._source or open_source(cfg.source)
+        if self._source is not None:
+            source.open()
+        sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=self.stages)
         frames: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_size)
         sinks.set_status(model_id=self.model_id)
         sinks.start(self.stop_event)
@@ -111,6 +123,7 @@ class Daemon:
             until = time.monotonic() + grace
             capture.join(timeout=grace / 4)
             self._flush_at_stop(capture, frames, backend, sinks)
+            sinks.drain(max(0.5, (until - time.monotonic()) / 2))  # evidence of the last parts, then final stats
             monitor.final(sinks)
             sinks.stop(max(0.5, until - time.monotonic()))
             if self._backend is None:
@@ -132,8 +145,11 @@ class Daemon:
                 log.info("source finished")
                 return
             assert isinstance(item, Frame)
+            t0 = time.perf_counter()
+            self.stages.add("queue_wait", (time.monotonic() - item.captured_mono) * 1000.0)
             self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
             sinks.emit(self._inspect(item, backend))
+            self.stages.add("inspect_total", (time.perf_counter() - t0) * 1000.0)
 
     def _flush_at_stop(self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend,
                        sinks: Sinks) -> None:
@@ -180,17 +196,23 @@ class Daemon:
         t0 = time.monotonic()
         try:
             amap = backend.infer([frame.image])[0]
-            inference_ms = (time.monotonic() - t0) * 1000.0
+            t1 = time.monotonic()
+            inference_ms = (t1 - t0) * 1000.0
+            self.stages.add("infer", inference_ms)
             score = float(amap.score)
             if not math.isfinite(score):
                 raise ValueError(f"scorer returned a non-finite score ({score})")
-            bad = int(amap.map.size - np.count_nonzero(np.isfinite(amap.map)))
-            if bad:
+            # min and max are finite only when every value is (NaN propagates); count only on failure
+            if not (math.isfinite(float(amap.map.min())) and math.isfinite(float(amap.map.max()))):
+                bad = int(amap.map.size - np.count_nonzero(np.isfinite(amap.map)))
                 raise ValueError(f"anomaly map has {bad} non-finite values")
+            t2 = time.monotonic()
+            self.stages.add("check", (t2 - t1) * 1000.0)
             verdict, boxes, reason = postprocess(
                 amap.map, score, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
                 cfg=self.cfg.inspection,
             )
+            self.stages.add("postprocess", (time.monotonic() - t2) * 1000.0)
         except Exception as exc:  # noqa: BLE001 - one bad frame or model output must not stop the line
             if self.summary.scorer_errors < 10 or self.summary.scorer_errors % 1000 == 0:
                 log.warning("scorer failed on seq %d: %s", frame.seq, exc, exc_info=not isinstance(exc, ValueError))

@@ -1,10 +1,15 @@
-"""Fan one Inspection out to every sink, each isolated: spool/MQTT, annotation, evidence, audit log, video, hook.
+"""Fan one Inspection out to every sink, each isolated: spool/MQTT, audit log, hook, and on the image worker
+annotation, evidence and video.
 
 Order matters: the verdict reaches the durable spool first (the sender thread publishes it from there),
-so a slow or failing disk for evidence never delays or loses it; evidence comes before the audit line
-so that the line can point at the file. A failing sink is counted per sink and logged (the first
-failure with its traceback, later ones at most once a minute); it never stops inspection or keeps the
-verdict from the other sinks.
+so a slow or failing disk for evidence never delays or loses it. The image sinks (annotation, evidence
+PNGs, the annotated video) run on one worker thread behind a bounded queue (image_worker.py): the
+inspection thread decides where the evidence goes, hands the job over without waiting and writes the
+audit line naming that file. A job the full queue refuses is counted per sink in `dropped` (the audit
+line then has no evidence); a write that fails later is counted in `errors`. Annotation is drawn only
+for frames that get evidence or go to the video. A failing sink is counted per sink and logged (the
+first failure with its traceback, later ones at most once a minute); it never stops inspection or
+keeps the verdict from the other sinks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from ..publish import AuditLog, EvidenceWriter, Spool, VerdictSender, encode, ve
 from ..publish.contract import REJECT_VERDICTS
 from ..publish.retention import RetentionJanitor
 from ..types import Inspection, Verdict
+from .image_worker import ImageJob, ImageWorker
+from .stages import StageTimes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,7 +44,8 @@ class Sinks:
     """Owns the output side of the daemon; open with start(), close with stop(grace)."""
 
     def __init__(
-        self, cfg: Config, run_id: str, on_inspection: Callable[[Inspection], None] | None = None
+        self, cfg: Config, run_id: str, on_inspection: Callable[[Inspection], None] | None = None,
+        stages: StageTimes | None = None,
     ) -> None:
         out = cfg.output
         assert out.audit_log is not None and out.evidence_dir is not None and cfg.spool.path is not None
@@ -56,10 +64,14 @@ class Sinks:
         self._video: cv2.VideoWriter | None = None
         self._on_inspection = on_inspection
         self.errors: dict[str, int] = dict.fromkeys(SINKS, 0)
+        self.dropped: dict[str, int] = dict.fromkeys(SINKS, 0)
         self._last_log: dict[str, float] = {}
+        self._lock = threading.Lock()  # errors and drops are counted on two threads
+        self.stages = stages if stages is not None else StageTimes()
+        self.worker: ImageWorker | None = None  # started by start(); without it the image sinks run inline
 
     def start(self, stop_event: threading.Event) -> None:
-        """Connect MQTT (a broker that is down is not fatal) and start the evidence janitor."""
+        """Connect MQTT (a broker that is down is not fatal); start the evidence janitor and the image worker."""
         if self.sender is not None:
             self.sender.start()
         out = self.cfg.output
@@ -67,6 +79,8 @@ class Sinks:
         self.janitor = RetentionJanitor(out.evidence_dir, out.evidence_max_age_days * 86400.0,
                                         int(out.evidence_max_mb * MB), 300.0, stop_event)
         self.janitor.start()
+        self.worker = ImageWorker(self._render, self._count_drop)
+        self.worker.start()
 
     def emit(self, inspection: Inspection) -> None:
         """Deliver one inspection to every sink; never raises."""
@@ -79,32 +93,69 @@ class Sinks:
             sender, payload = self.sender, encode(record)
             self._guard("spool", lambda: sender.submit(self.run_id, inspection.seq, payload,
                                                        inspection.verdict in REJECT_VERDICTS))
-        annotated = None
-        if inspection.image is not None:
-            image = inspection.image
-            annotated = self._guard("annotate", lambda: annotate(image, inspection, inspection.anomaly_map))
-        evidence = self._guard("evidence", lambda: self.evidence.write(inspection, annotated))
+        evidence = self._guard("evidence", lambda: self.evidence.plan(inspection), stage="evidence_plan")
+        video = self.video_path is not None
+        if inspection.image is not None and (evidence is not None or video):
+            job = ImageJob(inspection, evidence, video)
+            if self.worker is None:
+                self._render(job)
+            else:
+                t0 = time.perf_counter()
+                accepted = self.worker.submit(job)
+                self.stages.add("handoff", (time.perf_counter() - t0) * 1000.0)
+                if not accepted:
+                    self._count_drop(job)
+                    evidence = None
         self._guard("audit", lambda: self.audit.write(record, evidence=evidence))
-        if self.video_path is not None and annotated is not None:
-            frame = annotated
-            self._guard("video", lambda: self._write_video(frame))
         if self._on_inspection is not None:
             hook = self._on_inspection
             self._guard("hook", lambda: hook(replace(inspection, image=None, anomaly_map=None)))
 
-    def _guard(self, sink: str, call: Callable[[], T]) -> T | None:
+    def _render(self, job: ImageJob) -> None:
+        """The image sinks for one inspection (on the worker): annotate, evidence, video."""
+        inspection = job.inspection
+        image = inspection.image
+        if image is None:
+            return
+        annotated = self._guard("annotate", lambda: annotate(image, inspection, inspection.anomaly_map))
+        path = job.evidence_path
+        if path is not None:
+            self._guard("evidence", lambda: self.evidence.write_planned(inspection, annotated, path))
+        if job.video and annotated is not None:
+            frame = annotated
+            self._guard("video", lambda: self._write_video(frame))
+
+    def _count_drop(self, job: ImageJob) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if job.evidence_path is not None:
+                self.dropped["evidence"] += 1
+            if job.video:
+                self.dropped["video"] += 1
+            total = self.dropped["evidence"] + self.dropped["video"]
+            due = now - self._last_log.get("dropped", -60.0) >= 60.0
+            if due:
+                self._last_log["dropped"] = now
+        if due:  # once a minute at most: an overloaded disk must not also flood the journal
+            log.warning("image sinks busy: evidence/video of seq %d dropped (%d drops so far, counted)",
+                        job.inspection.seq, total)
+
+    def _guard(self, sink: str, call: Callable[[], T], stage: str | None = None) -> T | None:
         try:
-            return call()
+            with self.stages.time(stage or sink):
+                return call()
         except Exception as exc:  # noqa: BLE001 - one failing sink must not stop the line
-            self.errors[sink] += 1
             now = time.monotonic()
-            if self.errors[sink] == 1:
+            with self._lock:
+                self.errors[sink] += 1
+                count = self.errors[sink]
+                due = count == 1 or now - self._last_log.get(sink, 0.0) >= 60.0
+                if due:
+                    self._last_log[sink] = now
+            if count == 1:
                 log.exception("sink %s failed (counted; inspection goes on)", sink)
-            elif now - self._last_log.get(sink, 0.0) >= 60.0:
-                log.error("sink %s failed again: %s (%d failures so far)", sink, exc, self.errors[sink])
-            else:
-                return None
-            self._last_log[sink] = now
+            elif due:
+                log.error("sink %s failed again: %s (%d failures so far)", sink, exc, count)
             return None
 
     def _write_video(self, frame: np.ndarray) -> None:
@@ -136,10 +187,17 @@ class Sinks:
         """Sink failures of all kinds."""
         return sum(self.errors.values())
 
+    def drain(self, timeout: float) -> None:
+        """Let the image worker finish the jobs it accepted, for at most `timeout` seconds; the rest are
+        dropped and counted. Call before the last stats so that they count every evidence error."""
+        if self.worker is not None:
+            self.worker.close(timeout)
+
     def stop(self, grace: float) -> None:
         """Flush and close everything: the sender gets `grace` seconds to deliver the backlog, then goes offline."""
+        self.drain(min(grace, 2.0))
         if self.sender is not None:
             self._guard("spool", lambda: self.sender.stop(grace) if self.sender is not None else None)
         self._guard("audit", self.audit.close)
-        if self._video is not None:
+        if self._video is not None and (self.worker is None or not self.worker.is_alive()):
             self._video.release()

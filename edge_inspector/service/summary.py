@@ -34,6 +34,8 @@ class RunSummary:
     mqtt: dict[str, Any] = field(default_factory=dict)
     sink_errors: int = 0
     sink_errors_by: dict[str, int] = field(default_factory=dict)
+    sink_drops: dict[str, int] = field(default_factory=dict)  # outputs skipped because a sink's queue was full
+    stages: dict[str, LatencyStats] = field(default_factory=dict)  # time per pipeline stage (service/stages.py)
     capture_error: str | None = None
     capture_state: str = ""
 
@@ -64,6 +66,8 @@ class RunSummary:
         self.mqtt = dict(sinks.sender.stats().__dict__) if sinks.sender is not None else {}
         self.sink_errors = sinks.total_errors
         self.sink_errors_by = {k: v for k, v in sinks.errors.items() if v}
+        self.sink_drops = {k: v for k, v in sinks.dropped.items() if v}
+        self.stages = daemon.stages.totals()
         self.capture_error = repr(capture.error) if capture.error else None
         self.capture_state = capture.health().state
         return self
@@ -84,5 +88,12 @@ class RunSummary:
             f"inference latency: {self.inference}",
             f"throughput {fps:.1f} frames/s over {self.seconds:.1f} s; capture {self.capture_state or 'n/a'}",
             f"mqtt: {mqtt}; sink errors {self.sink_errors}"
-            + (f" {self.sink_errors_by}" if self.sink_errors_by else ""),
-        ] + ([f"capture error: {self.capture_error}"] if self.capture_error else [])
+            + (f" {self.sink_errors_by}" if self.sink_errors_by else "")
+            + (f"; sink drops (queue full) {self.sink_drops}" if self.sink_drops else ""),
+        ] + ([f"capture error: {self.capture_error}"] if self.capture_error else []) + self._stage_line()
+
+    def _stage_line(self) -> list[str]:
+        shown = {k: v for k, v in self.stages.items() if v.n and k != "inspect_total"}
+        if not shown:
+            return []
+        return ["time per stage, mean ms: " + ", ".join(f"{k} {v.mean:.2f}" for k, v in shown.items())]

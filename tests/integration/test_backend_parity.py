@@ -50,7 +50,8 @@ def test_fp32_and_int8_onnxruntime_give_the_checkpoints_verdicts(trained_model, 
     files = image_files(test_set / "test")
     images = [read_bgr(f) for f in files]
     one = BackendOptions(threads=1)
-    backends = [create_backend("torch", model_dir, "cpu", one), create_backend("onnxruntime", exports["fp32"], "cpu", one),
+    backends = [create_backend("torch", model_dir, "cpu", one),
+                create_backend("onnxruntime", exports["fp32"], "cpu", one),
                 create_backend("onnxruntime", exports["int8"], "cpu", one)]
     fp32, int8 = compare_backends(backends, images, [str(f) for f in files])
     print(fp32.line())
