@@ -21,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--calib-data", type=Path, default=None,
                    help="good images for int8 calibration (MVTec category dir: its train/good)")
     p.add_argument("--calib-count", type=int, default=64, help="calibration images used (spread over the folder)")
+    p.add_argument("--int8-tolerance", type=float, default=0.02,
+                   help="int8: the largest score change allowed against the checkpoint, as a fraction of the "
+                   "threshold; the most quantised level within it is kept (default 0.03)")
     p.add_argument("--dynamic-batch", action="store_true", help="batch dimension dynamic (1..--max-batch)")
     p.add_argument("--max-batch", type=int, default=8)
     p.add_argument("--opset", type=int, default=18)
@@ -38,7 +41,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     start = time.monotonic()
     result = export_model(args.model, args.out, precision=args.precision, calib_data=args.calib_data,
                           calib_count=args.calib_count, dynamic_batch=args.dynamic_batch,
-                          max_batch=args.max_batch, opset=args.opset, overwrite=args.force)
+                          int8_tolerance=args.int8_tolerance, max_batch=args.max_batch, opset=args.opset,
+                          overwrite=args.force)
     info = result.metadata.export
     size_mb = result.onnx_path.stat().st_size / 1e6
     print(f"exported {args.model} -> {result.onnx_path} ({size_mb:.1f} MB, opset {info['opset']}, "
@@ -46,6 +50,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"input {info['input']['name']} uint8 RGB NHWC {info['input']['shape']}; "
           f"outputs {', '.join(f'{k} {v}' for k, v in info['outputs'].items())}")
     print(f"parity with PyTorch: {parity_text(info['parity'])}")
+    if info["precision"] == "int8":
+        quant = info["quantization"]
+        print(f"int8 level {quant['level']} ({', '.join(quant['quantised_modules'])}), calibrated on "
+              f"{quant['calibration_images']} good images; levels tried (worst score move / its allowance): "
+              + ", ".join(f"{k} {v:.3g}" for k, v in info["parity"]["levels_tried"])
+              + f"; allowance {info['parity']['allowed_score_diff']:.3g}, or half a FAIL's margin")
     print(f"thresholds carried over: image {result.metadata.image_threshold:.6g}, "
           f"pixel {result.metadata.pixel_threshold:.6g}")
     trt = (f"TensorRT: edge-inspector build-engine --model {result.out_dir}" if info["precision"] == "fp32" else

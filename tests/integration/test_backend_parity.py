@@ -2,8 +2,9 @@
 (good and defective parts) like the PyTorch checkpoint.
 
 Tolerances: fp32 ONNX Runtime vs fp32 PyTorch is the same maths in another order: scores within 1e-4
-relative, maps within 1e-3, identical verdicts. int8 is looser: scores within 0.05 absolute (the scratch
-model's scores are probabilities in [0, 1]) and identical verdicts on this test set. TensorRT and torch on
+relative, maps within 1e-3, identical verdicts. int8 is looser: identical verdicts on this test set, and
+scores within 0.05 (the scratch model's scores are probabilities in [0, 1]), a FAIL's score within half its
+margin above the threshold (export's own rule, checked here on parts it never saw). TensorRT and torch on
 CUDA join when this machine has them (GPU tests, skipped here otherwise).
 """
 
@@ -59,8 +60,19 @@ def test_fp32_and_int8_onnxruntime_give_the_checkpoints_verdicts(trained_model, 
     assert fp32.images == int8.images == len(files) == 27
     assert fp32.max_score_rel_diff <= 1e-4 and fp32.max_map_abs_diff <= 1e-3
     assert fp32.verdict_flips == []
-    assert int8.max_score_abs_diff <= 0.05
     assert int8.verdict_flips == [], int8.line()
+    thr = backends[0].metadata.image_threshold
+    for image, name in zip(images, files):
+        ref, got = backends[0].infer([image])[0].score, backends[2].infer([image])[0].score
+        budget = max(0.05, 0.5 * (ref - thr))
+        assert abs(ref - got) <= budget, f"{name}: checkpoint {ref:.4f}, int8 {got:.4f}, threshold {thr:.4f}"
+    # export chose its level on held-out good images, within 2% of the threshold, and said so
+    info = backends[2].metadata.export
+    print(info["quantization"]["level"], info["parity"]["levels_tried"], info["parity"]["allowed_score_diff"])
+    assert info["parity"]["held_out_images"] == 16 and info["quantization"]["calibration_images"] == 32
+    assert info["parity"]["frames"] == 32  # 16 held-out good parts, and each with a simulated defect
+    chosen = [use for name, use in info["parity"]["levels_tried"] if name == info["quantization"]["level"]]
+    assert chosen and chosen[0] <= 1.0
 
 
 def test_parity_verb_reports_and_gates_on_flips(trained_model, exports: dict[str, Path],

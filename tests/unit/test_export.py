@@ -175,7 +175,10 @@ def test_int8_export_records_its_parity(scratch_dir: Path, tmp_path: Path) -> No
     meta = json.loads((tmp_path / "int8" / "metadata.json").read_text())
     assert meta["model_id"] == "scratch-unit-int8" and meta["export"]["precision"] == "int8"
     assert meta["export"]["quantization"]["calibration_images"] == 10
-    assert meta["export"]["parity"]["frames"] == 17 and "decision_flips" in meta["export"]["parity"]
+    parity = meta["export"]["parity"]
+    assert parity["frames"] == 20 and "decision_flips" in parity  # 10 good images (< 12: all) + 10 defective
+    assert parity["allowed_score_diff"] == pytest.approx(0.03 * 0.4321)
+    assert [name for name, _ in parity["levels_tried"]][0] == "most"  # the fastest level is tried first
     assert not (tmp_path / "int8" / ".fp32-export").exists()
     ops = {n.op_type for n in onnx.load(str(result.onnx_path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
