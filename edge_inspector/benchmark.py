@@ -9,6 +9,7 @@ sinks) is in benchmark_e2e.py.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -45,6 +46,19 @@ def bench_frames(width: int, height: int, n: int = 8, seed: int = 0) -> list[np.
         image = render_sample("brushed_metal", rng, size=side, defect_type=defect).image
         frames.append(image if (width, height) == (side, side) else cv2.resize(image, (width, height)))
     return frames
+
+
+def folder_frames(folder: Path, width: int, height: int, n: int = 16) -> list[np.ndarray]:
+    """Up to n images from a folder (recursively; an MVTec category dir: its test/ images), spread over it
+    and resized to width x height: the line's own parts instead of synthetic ones."""
+    from .export.export_api import spread
+    from .training.data import image_files, read_bgr
+
+    root = folder / "test" if (folder / "test").is_dir() else folder
+    files = spread(image_files(root), n) if root.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"--images {folder}: no images found")
+    return [cv2.resize(read_bgr(f), (width, height), interpolation=cv2.INTER_LINEAR) for f in files]
 
 
 def run_model_benchmark(backend: Backend, frames: int = 100, warmup: int = 10, batch: int = 8,

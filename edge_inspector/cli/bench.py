@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--fps", type=float, default=10.0, help="--e2e: the camera's rate in the paced run")
     p.add_argument("--max-frames", type=int, default=None, help="--e2e: frames of the unpaced run "
                    "(default --frames; 0 = skip it)")
+    p.add_argument("--images", type=Path, default=None, help="--e2e: frames from this folder of images (an MVTec "
+                   "category dir: its test/ images), resized to --frame-size, instead of synthetic parts")
     p.add_argument("--workdir", type=Path, default=None, help="--e2e: where spool, audit and evidence go (kept; "
                    "default a temporary folder, removed). Use the disk the daemon's state lives on")
     p.add_argument("--json", type=Path, default=None, help="append the result as one JSON line")
@@ -53,7 +55,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.model is None and args.backend != "null":
         print("edge-inspector bench: error: --model is required (or --backend null, or --spool)", file=sys.stderr)
         return 2
-    from ..benchmark import bench_frames, parse_frame_size, run_model_benchmark, summary_lines
+    from ..benchmark import bench_frames, folder_frames, parse_frame_size, run_model_benchmark, summary_lines
 
     default_size = "1280x1024" if args.e2e else None
     size_text = args.frame_size or default_size
@@ -74,7 +76,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from ..benchmark_e2e import e2e_summary_lines, run_e2e
 
             width, height = frame_size or (result["frame_size"][0], result["frame_size"][1])
-            images = bench_frames(width, height)
+            images = folder_frames(args.images, width, height) if args.images else bench_frames(width, height)
+            result["e2e_images"] = str(args.images) if args.images else "synthetic brushed_metal"
             max_frames = args.frames if args.max_frames is None else args.max_frames
             result["e2e"] = run_e2e(backend, images, frames=args.frames, fps=args.fps, max_frames=max_frames,
                                     workdir=args.workdir)
