@@ -25,16 +25,20 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def exports(trained_model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:  # type: ignore[no-untyped-def]
+def exports(trained_model, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path | str]:  # type: ignore[no-untyped-def]
+    """fp32 and int8 exports of the test model; "int8" holds export's refusal message when it refused."""
+    from edge_inspector.export import ExportError
     from edge_inspector.export.export_api import export_model
 
     model_dir, category, _ = trained_model
     root = tmp_path_factory.mktemp("parity")
     good = model_dir.parent / "data" / category
-    return {
-        "fp32": export_model(model_dir, root / "fp32", dynamic_batch=True).out_dir,
-        "int8": export_model(model_dir, root / "int8", precision="int8", calib_data=good, calib_count=48).out_dir,
-    }
+    out: dict[str, Path | str] = {"fp32": export_model(model_dir, root / "fp32", dynamic_batch=True).out_dir}
+    try:
+        out["int8"] = export_model(model_dir, root / "int8", precision="int8", calib_data=good, calib_count=48).out_dir
+    except ExportError as exc:
+        out["int8"] = str(exc)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -45,29 +49,44 @@ def test_set(trained_model, tmp_path_factory: pytest.TempPathFactory) -> Path:  
     return Path(data.root)
 
 
-def test_fp32_and_int8_onnxruntime_give_the_checkpoints_verdicts(trained_model, exports: dict[str, Path],
-                                                                 test_set: Path) -> None:  # type: ignore[no-untyped-def]
-    model_dir = trained_model[0]
+def test_fp32_onnxruntime_gives_the_checkpoints_verdicts(trained_model, exports: dict[str, Path | str],
+                                                          test_set: Path) -> None:  # type: ignore[no-untyped-def]
     files = image_files(test_set / "test")
     images = [read_bgr(f) for f in files]
     one = BackendOptions(threads=1)
-    backends = [create_backend("torch", model_dir, "cpu", one),
-                create_backend("onnxruntime", exports["fp32"], "cpu", one),
-                create_backend("onnxruntime", exports["int8"], "cpu", one)]
-    fp32, int8 = compare_backends(backends, images, [str(f) for f in files])
+    backends = [create_backend("torch", trained_model[0], "cpu", one),
+                create_backend("onnxruntime", Path(exports["fp32"]), "cpu", one)]
+    [fp32] = compare_backends(backends, images, [str(f) for f in files])
     print(fp32.line())
-    print(int8.line())
-    assert fp32.images == int8.images == len(files) == 27
+    assert fp32.images == len(files) == 27
     assert fp32.max_score_rel_diff <= 1e-4 and fp32.max_map_abs_diff <= 1e-3
     assert fp32.verdict_flips == []
+
+
+def test_int8_is_written_only_where_it_keeps_the_checkpoints_verdicts(
+        trained_model, exports: dict[str, Path | str], test_set: Path) -> None:  # type: ignore[no-untyped-def]
+    """Whether int8 holds depends on the trained weights (thread counts change them): export either refuses
+    with every level's measured excess, or writes a graph that must hold on parts it never saw."""
+    if isinstance(exports["int8"], str):
+        print(exports["int8"])
+        assert "int8 refused: every quantisation level moves some score beyond its allowance" in exports["int8"]
+        assert all(f"{level} " in exports["int8"] for level in ("most", "backbone+seg", "backbone"))
+        return
+    files = image_files(test_set / "test")
+    images = [read_bgr(f) for f in files]
+    one = BackendOptions(threads=1)
+    backends = [create_backend("torch", trained_model[0], "cpu", one),
+                create_backend("onnxruntime", Path(exports["int8"]), "cpu", one)]
+    [int8] = compare_backends(backends, images, [str(f) for f in files])
+    print(int8.line())
     assert int8.verdict_flips == [], int8.line()
     thr = backends[0].metadata.image_threshold
     for image, name in zip(images, files):
-        ref, got = backends[0].infer([image])[0].score, backends[2].infer([image])[0].score
+        ref, got = backends[0].infer([image])[0].score, backends[1].infer([image])[0].score
         budget = max(0.05, 0.5 * (ref - thr))
         assert abs(ref - got) <= budget, f"{name}: checkpoint {ref:.4f}, int8 {got:.4f}, threshold {thr:.4f}"
     # export chose its level on held-out good images, within 2% of the threshold, and said so
-    info = backends[2].metadata.export
+    info = backends[1].metadata.export
     print(info["quantization"]["level"], info["parity"]["levels_tried"], info["parity"]["allowed_score_diff"])
     assert info["parity"]["held_out_images"] == 16 and info["quantization"]["calibration_images"] == 32
     assert info["parity"]["frames"] == 32  # 16 held-out good parts, and each with a simulated defect
@@ -75,7 +94,7 @@ def test_fp32_and_int8_onnxruntime_give_the_checkpoints_verdicts(trained_model, 
     assert chosen and chosen[0] <= 1.0
 
 
-def test_parity_verb_reports_and_gates_on_flips(trained_model, exports: dict[str, Path],
+def test_parity_verb_reports_and_gates_on_flips(trained_model, exports: dict[str, Path | str],
                                                 test_set: Path) -> None:  # type: ignore[no-untyped-def]
     res = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "parity", "--run", f"torch={trained_model[0]}",
                           "--run", f"onnxruntime={exports['fp32']}", "--data", str(test_set), "--threads", "1",

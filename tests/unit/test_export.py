@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -187,3 +188,11 @@ def test_int8_export_records_its_parity(scratch_dir: Path, tmp_path: Path) -> No
     assert np.isfinite(backend.infer([np.zeros((64, 64, 3), np.uint8)])[0].score)
     with pytest.raises(ExportError, match="needs --calib-data"):
         export_model(scratch_dir, tmp_path / "x", precision="int8")
+    # Fail closed: with every score below the threshold and no tolerance, no level can hold, nothing is written
+    strict = tmp_path / "strict"
+    shutil.copytree(scratch_dir, strict)
+    meta_json = json.loads((strict / "metadata.json").read_text())
+    (strict / "metadata.json").write_text(json.dumps({**meta_json, "image_threshold": 0.999}))
+    with pytest.raises(ExportError, match=r"int8 refused: every quantisation level .*most \d"):
+        export_model(strict, tmp_path / "refused", precision="int8", calib_data=tmp_path, int8_tolerance=0.0)
+    assert not (tmp_path / "refused" / "model.onnx").exists()
