@@ -16,6 +16,7 @@ def _collect() -> tuple[type[BaseException], ...]:
         ("edge_inspector.model.metadata", "MetadataError"),
         ("edge_inspector.broker", "BrokerUnavailable"),
         ("edge_inspector.export", "ExportError"),
+        ("edge_inspector.calibration", "CalibrationError"),
     ):
         try:
             found.append(getattr(importlib.import_module(module), name))

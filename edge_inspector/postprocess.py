@@ -60,12 +60,14 @@ def threshold_mask(anomaly_map: np.ndarray, pixel_threshold: float, morphology: 
     return mask
 
 
-def find_boxes(mask: np.ndarray, anomaly_map: np.ndarray, min_area: int, max_boxes: int) -> tuple[Box, ...]:
+def find_boxes(mask: np.ndarray, anomaly_map: np.ndarray, min_area: int, max_boxes: int,
+               min_peak: float = float("-inf")) -> tuple[Box, ...]:
     """Boxes of the outer contours of `mask`, highest peak first.
 
     area counts the mask pixels inside the filled contour (a 1-pixel blob has area 1; holes do not
-    count); peak is the largest anomaly value among those pixels. Regions with area < min_area are
-    dropped and at most max_boxes are returned.
+    count); peak is the largest anomaly value among those pixels. Regions with area < min_area or a peak
+    below min_peak (a faint but large blob, as Cognex's region filters drop) are dropped and at most
+    max_boxes are returned.
     """
     amap = _check_map(anomaly_map)
     if not isinstance(mask, np.ndarray) or mask.shape != amap.shape:
@@ -84,6 +86,8 @@ def find_boxes(mask: np.ndarray, anomaly_map: np.ndarray, min_area: int, max_box
         if area < max(min_area, 1):
             continue
         peak = float(np.max(amap[y : y + h, x : x + w][inside]))
+        if peak < min_peak:
+            continue
         boxes.append(Box(x=int(x), y=int(y), w=int(w), h=int(h), area=area, peak=peak))
     boxes.sort(key=lambda b: (-b.peak, -b.area, b.y, b.x))
     return tuple(boxes[: max(max_boxes, 0)])
@@ -153,5 +157,19 @@ def regions(anomaly_map: np.ndarray, pixel_threshold: float, cfg: InspectionConf
     H, W = amap.shape
     x0, y0, x1, y1 = max(0, x - pad), max(0, y - pad), min(W, x + w + pad), min(H, y + h + pad)
     crop = amap[y0:y1, x0:x1]
-    found = find_boxes(threshold_mask(crop, pix, m), crop, cfg.min_defect_area, cfg.max_boxes)
+    found = find_boxes(threshold_mask(crop, pix, m), crop, cfg.min_defect_area, cfg.max_boxes, cfg.min_region_peak)
     return tuple(replace(b, x=b.x + x0, y=b.y + y0) for b in found)
+
+
+def inspection_mask(shape: tuple[int, int], roi: list[int] | None, ignore: np.ndarray | None) -> np.ndarray | None:
+    """Bool mask of inspected pixels (inside the ROI, where the ignore image is 0), or None when everything is
+    inspected. `calibrate` and the daemon both use it, so a profile judges live frames as it judged its images."""
+    if roi is None and ignore is None:
+        return None
+    keep = np.zeros(shape, bool) if roi is not None else np.ones(shape, bool)
+    if roi is not None:
+        x, y, w, h = roi
+        keep[y:y + h, x:x + w] = True
+    if ignore is not None:
+        keep &= cv2.resize(ignore, shape[::-1], interpolation=cv2.INTER_NEAREST) == 0
+    return keep

@@ -8,7 +8,20 @@ import sys
 from collections.abc import Callable
 
 from .. import __version__
-from . import bench, build_engine, demo, evaluate, export, parity, run, synth, train, validate_config, watch
+from . import (
+    bench,
+    build_engine,
+    calibrate,
+    demo,
+    evaluate,
+    export,
+    parity,
+    run,
+    synth,
+    train,
+    validate_config,
+    watch,
+)
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DESCRIPTION = "Command line: `edge-inspector VERB ...`. Imports are lazy so `--help` and the daemon stay light."
@@ -16,7 +29,8 @@ DESCRIPTION = "Command line: `edge-inspector VERB ...`. Imports are lazy so `--h
 Adder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 # Order is the order `--help` lists the verbs in.
 ADDERS: list[Adder] = [run.add_parser, validate_config.add_parser, train.add_parser, evaluate.add_parser,
-                       export.add_parser, build_engine.add_parser, parity.add_parser, bench.add_parser,
+                       calibrate.add_parser, export.add_parser, build_engine.add_parser, parity.add_parser,
+                       bench.add_parser,
                        synth.add_parser, demo.add_parser, watch.add_parser]
 
 

@@ -33,6 +33,14 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
               "was not checked", file=sys.stderr)
         model = f"model {model_dir} (not checked)"
         shown = f"{threshold:g} from the config" if threshold != "auto" else "auto (model not checked)"
+    profile = cfg.inspection.profile
+    if profile is not None:
+        from ..calibration import load_profile
+
+        loaded = load_profile(profile)  # ProfileError / FileNotFoundError -> one line, exit 2
+        if model_dir is not None and model_dir.is_dir():
+            loaded.check_model(model_dir, source=f"inspection.profile {profile}")
+        shown = f"{loaded.thresholds['image']:g} from profile {loaded.product}/{loaded.station} r{loaded.revision}"
     print(f"{args.file}: OK (station {cfg.station_id}, source {cfg.source.kind}, {model}, "
           f"backend {cfg.model.backend}, threshold {shown})")
     return 0

@@ -199,6 +199,9 @@ def _check_ranges(cfg: Config) -> None:
     for key, number in non_negative:
         if not (math.isfinite(number) and number >= 0):
             raise _KeyError(key, f"expected a number >= 0, got {number}")
+    peak = cfg.inspection.min_region_peak
+    if not (math.isfinite(peak) and peak >= 0):
+        raise _KeyError("inspection.min_region_peak", f"expected a number >= 0, got {peak}")
     if cfg.model.threads < 0:
         raise _KeyError("model.threads", f"expected an integer >= 0, got {cfg.model.threads}")
     _positive("model.max_batch", cfg.model.max_batch)
@@ -221,6 +224,7 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.source.path = fix(cfg.source.path)
     cfg.model.path = fix(cfg.model.path)
     cfg.model.backbone_weights = fix(cfg.model.backbone_weights)
+    cfg.inspection.profile = fix(cfg.inspection.profile)
     cfg.mqtt.ca_file = fix(cfg.mqtt.ca_file)
     out = cfg.output
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]

@@ -64,6 +64,9 @@ class InspectionConfig:
     threshold: float | Literal["auto"] = "auto"  # image score threshold; auto = the model's calibrated one
     pixel_threshold: float | Literal["auto"] = "auto"  # anomaly-map threshold for regions
     min_defect_area: int = 30  # regions smaller than this many pixels are ignored
+    min_region_peak: float = 0.0  # regions whose highest map value is below this are ignored (0 = off)
+    profile: Path | None = None  # a calibration profile (`edge-inspector calibrate`): its thresholds, region
+    # filters and ROI replace the ones above; refused when it was calibrated for another model
     require_region: bool = True  # FAIL only when at least one region survives the area filter
     morphology: MorphologyConfig = field(default_factory=MorphologyConfig)
     max_boxes: int = 20  # report at most this many regions, largest peak first

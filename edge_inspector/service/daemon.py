@@ -28,6 +28,7 @@ from ..config import Config
 from ..postprocess import postprocess
 from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
 from .monitor import Monitor
+from .profile_settings import InspectionSettings, resolve_settings
 from .sdnotify import SystemdNotifier
 from .sinks import Sinks
 from .stages import StageTimes
@@ -71,6 +72,7 @@ class Daemon:
         self._pending_drops: list[DroppedFrame] = []
         self.threshold = float("nan")
         self.pixel_threshold = float("nan")
+        self.settings = InspectionSettings(self.threshold, self.pixel_threshold, cfg.inspection)
 
     def stop(self) -> None:
         """Ask the daemon to finish; safe from signal handlers and other threads."""
@@ -85,13 +87,8 @@ class Daemon:
                                  cuda_graph=m.cuda_graph)
         backend = self._backend or create_backend(m.backend, m.path, m.device, options)
         meta = backend.metadata
-        self.threshold = meta.image_threshold if cfg.inspection.threshold == "auto" else cfg.inspection.threshold
-        self.pixel_threshold = (
-            meta.pixel_threshold if cfg.inspection.pixel_threshold == "auto" else cfg.inspection.pixel_threshold
-        )
-        for name, value in (("threshold", self.threshold), ("pixel threshold", self.pixel_threshold)):
-            if not math.isfinite(value):  # metadata and config refuse these; a backend object could still carry one
-                raise ValueError(f"model {cfg.model.path}: {name} is {value}, expected a finite number")
+        self.settings = resolve_settings(cfg, meta, m.path)
+        self.threshold, self.pixel_threshold = self.settings.threshold, self.settings.pixel_threshold
         self.model_id = backend.model_id
         backend.warmup()
         log.info("run %s: model %s (%s) on %s; threshold %.4f, pixel threshold %.4f", self.run_id,
@@ -102,7 +99,10 @@ class Daemon:
             source.open()
         sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=self.stages)
         frames: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_size)
-        sinks.set_status(model_id=self.model_id)
+        if self.settings.profile_status is not None:
+            sinks.set_status(model_id=self.model_id, profile=self.settings.profile_status)
+        else:
+            sinks.set_status(model_id=self.model_id)
         sinks.start(self.stop_event)
         src = cfg.source
         capture = CaptureThread(
@@ -208,9 +208,10 @@ class Daemon:
                 raise ValueError(f"anomaly map has {bad} non-finite values")
             t2 = time.monotonic()
             self.stages.add("check", (t2 - t1) * 1000.0)
+            judged = amap.map if self.settings.mask is None else self.settings.mask.apply(amap.map)
             verdict, boxes, reason = postprocess(
-                amap.map, score, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
-                cfg=self.cfg.inspection,
+                judged, score, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
+                cfg=self.settings.inspection,
             )
             self.stages.add("postprocess", (time.monotonic() - t2) * 1000.0)
         except Exception as exc:  # noqa: BLE001 - one bad frame or model output must not stop the line

@@ -139,3 +139,46 @@ def test_annotate_refuses_a_grey_image() -> None:
                       score=0.1, threshold=0.5)
     with pytest.raises(ValueError, match="expected HxWx3 uint8, got shape \\(8, 8\\)"):
         annotate(np.zeros((8, 8), np.uint8), insp)
+
+
+def test_min_region_peak_drops_faint_regions_before_the_box_limit() -> None:
+    from edge_inspector.config import InspectionConfig
+    from edge_inspector.postprocess import regions
+
+    amap = np.zeros((60, 60), np.float32)
+    amap[5:15, 5:15] = 0.55  # large but faint
+    amap[40:44, 40:44] = 0.9  # small and strong
+    keep_all = InspectionConfig(min_defect_area=4, morphology=MorphologyConfig(open=0, close=0))
+    assert [b.peak for b in regions(amap, 0.5, keep_all)] == pytest.approx([0.9, 0.55])
+    strict = InspectionConfig(min_defect_area=4, min_region_peak=0.6, morphology=MorphologyConfig(open=0, close=0),
+                              max_boxes=1)
+    assert [(b.x, b.y, b.w, b.h) for b in regions(amap, 0.5, strict)] == [(40, 40, 4, 4)]
+
+
+@pytest.mark.parametrize(("roi", "ignore_box", "expected_boxes"), [
+    (None, None, 2),                # everything inspected
+    ([30, 30, 30, 30], None, 1),    # only the lower-right quarter
+    (None, (0, 0, 30, 30), 1),      # the upper-left quarter ignored
+    ([30, 30, 30, 30], (35, 35, 20, 20), 0),  # the only region inside the ROI is ignored
+])
+def test_inspection_mask_limits_regions_to_the_inspected_area(tmp_path, roi, ignore_box, expected_boxes) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from edge_inspector.config import InspectionConfig
+    from edge_inspector.postprocess import regions
+    from edge_inspector.service.inspection_mask import InspectionMask
+
+    amap = np.zeros((60, 60), np.float32)
+    amap[5:15, 5:15] = 0.9
+    amap[40:50, 40:50] = 0.8
+    ignore = None
+    if ignore_box is not None:
+        x, y, w, h = ignore_box
+        image = np.zeros((120, 120), np.uint8)  # another size than the map: scaled like the frame
+        image[2 * y:2 * (y + h), 2 * x:2 * (x + w)] = 255
+        ignore = tmp_path / "ignore.png"
+        cv2.imwrite(str(ignore), image)
+    mask = InspectionMask(roi, ignore)
+    cfg = InspectionConfig(min_defect_area=4, morphology=MorphologyConfig(open=0, close=0))
+    assert len(regions(mask.apply(amap), 0.5, cfg)) == expected_boxes
+    assert float(amap.max()) == pytest.approx(0.9)  # the input map is not modified

@@ -1,0 +1,62 @@
+"""What the daemon judges with: thresholds and region filters from the config and the model, or from a
+calibration profile (`inspection.profile`), which is refused unless it was calibrated for the loaded model."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, InspectionConfig
+from ..model.metadata import ModelMetadata
+from .inspection_mask import InspectionMask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InspectionSettings:
+    """The resolved numbers one frame is judged with, and what the status topic announces about them."""
+
+    threshold: float
+    pixel_threshold: float
+    inspection: InspectionConfig
+    mask: InspectionMask | None = None
+    profile_status: dict[str, Any] | None = None
+
+
+def resolve_settings(cfg: Config, meta: ModelMetadata, model_dir: Path) -> InspectionSettings:
+    """Config numbers or the model's calibration ("auto"); a profile replaces both. Errors are one line."""
+    insp = cfg.inspection
+    threshold = meta.image_threshold if insp.threshold == "auto" else insp.threshold
+    pixel = meta.pixel_threshold if insp.pixel_threshold == "auto" else insp.pixel_threshold
+    settings = InspectionSettings(float(threshold), float(pixel), insp)
+    if insp.profile is not None:
+        settings = _from_profile(insp, insp.profile, model_dir)
+    for name, value in (("threshold", settings.threshold), ("pixel threshold", settings.pixel_threshold)):
+        if not math.isfinite(value):  # metadata and profiles refuse these; a backend object could still carry one
+            raise ValueError(f"model {model_dir}: {name} is {value}, expected a finite number")
+    return settings
+
+
+def _from_profile(insp: InspectionConfig, path: Path, model_dir: Path) -> InspectionSettings:
+    from ..calibration import load_profile
+
+    profile = load_profile(path)
+    profile.check_model(model_dir, source=f"profile {path}")
+    if insp.threshold != "auto" or insp.pixel_threshold != "auto":
+        log.warning("inspection.profile %s replaces inspection.threshold/pixel_threshold from the config", path)
+    ignore = None if profile.ignore_mask is None else (path.parent / profile.ignore_mask)
+    mask = InspectionMask(profile.roi, ignore) if profile.roi is not None or ignore is not None else None
+    inspection = replace(insp, min_defect_area=int(profile.regions["min_area"]),
+                         min_region_peak=float(profile.regions["min_peak"]))
+    image, pixel = float(profile.thresholds["image"]), float(profile.thresholds["pixel"])
+    status = {"product": profile.product, "station": profile.station, "revision": profile.revision,
+              "fingerprint": profile.model["fingerprint"], "image_threshold": image, "pixel_threshold": pixel}
+    log.info("profile %s/%s r%d (%s, %s by %s): threshold %.4g, pixel %.4g, min area %d, min peak %.4g%s",
+             profile.product, profile.station, profile.revision, profile.policy.get("name"), profile.created_at,
+             profile.author, image, pixel, inspection.min_defect_area, inspection.min_region_peak,
+             ", ROI/ignore mask" if mask else "")
+    return InspectionSettings(image, pixel, inspection, mask, status)
