@@ -18,6 +18,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "docs" / "schemas"
 # The topic's last level picks the schema: reject carries the same object as verdict.
 SCHEMA_FOR_LEVEL = {"verdict": "verdict", "reject": "verdict", "status": "status", "stats": "stats"}
+# The command topics (mqtt.commands): requests on `.../command`, answers on `.../command/response`.
+SCHEMA_FOR_COMMAND_TOPIC = {"command": "command-request", "command/response": "command-response"}
 
 _formats = FormatChecker()
 
@@ -34,7 +36,7 @@ def _is_date_time(value: object) -> bool:
 
 
 def schema_path(name: str) -> Path:
-    """docs/schemas/{name}.schema.json for name in verdict, status, stats."""
+    """docs/schemas/{name}.schema.json for name in verdict, status, stats, command-request, command-response."""
     return SCHEMA_DIR / f"{name}.schema.json"
 
 
@@ -54,13 +56,15 @@ def validator(name: str) -> Draft202012Validator:
 def validate_message(topic: str, payload: dict[str, Any]) -> None:
     """Raise AssertionError (listing every error with its JSON path) unless payload fits the topic's schema.
 
-    The schema is chosen by the topic's last level: verdict and reject -> verdict, status, stats.
+    The schema is chosen by the topic's last level: verdict and reject -> verdict, status, stats,
+    command -> command-request, response (`.../command/response`) -> command-response.
     """
     level = topic.rsplit("/", 1)[-1]
-    if level not in SCHEMA_FOR_LEVEL:
+    command = next((n for end, n in SCHEMA_FOR_COMMAND_TOPIC.items() if topic.endswith("/" + end)), None)
+    if level not in SCHEMA_FOR_LEVEL and command is None:
         raise AssertionError(f"{topic}: no contract schema for topic level {level!r} (expected one of "
-                             f"{sorted(SCHEMA_FOR_LEVEL)})")
-    name = SCHEMA_FOR_LEVEL[level]
+                             f"{sorted(SCHEMA_FOR_LEVEL)} or .../command, .../command/response)")
+    name = command or SCHEMA_FOR_LEVEL[level]
     errors = sorted(validator(name).iter_errors(payload), key=lambda e: (e.json_path, e.message))
     if errors:
         lines = "\n".join(f"  {e.json_path}: {e.message}" for e in errors)

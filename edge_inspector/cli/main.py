@@ -18,6 +18,7 @@ from . import (
     parity,
     run,
     synth,
+    threshold,
     train,
     validate_config,
     watch,
@@ -29,9 +30,8 @@ DESCRIPTION = "Command line: `edge-inspector VERB ...`. Imports are lazy so `--h
 Adder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 # Order is the order `--help` lists the verbs in.
 ADDERS: list[Adder] = [run.add_parser, validate_config.add_parser, train.add_parser, evaluate.add_parser,
-                       calibrate.add_parser, export.add_parser, build_engine.add_parser, parity.add_parser,
-                       bench.add_parser,
-                       synth.add_parser, demo.add_parser, watch.add_parser]
+                       calibrate.add_parser, threshold.add_parser, export.add_parser, build_engine.add_parser,
+                       parity.add_parser, bench.add_parser, synth.add_parser, demo.add_parser, watch.add_parser]
 
 
 def _log_level(value: str) -> str:

@@ -169,6 +169,8 @@ def check_consistency(cfg: Config) -> None:
         raise _KeyError(missing, "username and password must be given together")
     if mq.ca_file is not None and not mq.tls:
         raise _KeyError("mqtt.ca_file", "given but mqtt.tls is false")
+    if mq.commands and not mq.enabled:
+        raise _KeyError("mqtt.commands", "true but mqtt.enabled is false (commands arrive over MQTT)")
     _check_ranges(cfg)
     if not cfg.station_id or "/" in cfg.station_id or "+" in cfg.station_id or "#" in cfg.station_id:
         raise _KeyError("station_id", f"expected a non-empty name without / + #, got {_describe(cfg.station_id)}")

@@ -93,6 +93,9 @@ class MqttConfig:
     reconnect_max_delay: float = 5.0  # reconnect backoff grows from 0.5 s to this many seconds
     max_inflight: int = 100  # verdict messages sent and not yet acknowledged (the sender's window)
     stats_interval: float = 10.0  # seconds between `stats` messages (0 = none)
+    # accept threshold commands on {prefix}/{station}/command (docs/mqtt-contract.md, "Commands"); access
+    # control is the broker's ACL: only the technicians' account may write a station's command topic
+    commands: bool = False
 
 
 @dataclass

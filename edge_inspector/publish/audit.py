@@ -1,5 +1,8 @@
 """Append-only JSONL audit log: one line per inspection, the MQTT verdict payload plus `evidence`.
 
+Other events carry a `kind` (verdict lines have none): `"kind": "command"` for a runtime command
+(service/commands.py). Readers that want verdicts only skip records with a `kind`.
+
 The live file is rotated by size and/or UTC day into `{stem}-YYYYmmddTHHMMSSZ{suffix}` beside it
 (e.g. `audit-20240501T000000Z.jsonl`), and only the newest `keep` rotated files are kept.
 """
@@ -108,6 +111,18 @@ class AuditLog:
             self._append(data)
             self.lines += 1
         return written
+
+    def write_event(self, record: dict[str, Any]) -> None:
+        """Append one non-verdict record (it must carry `kind`); same guarantees as write()."""
+        if "kind" not in record:
+            raise ValueError("AuditLog.write_event: record needs a 'kind'")
+        data = encode(record) + b"\n"
+        with self._lock:
+            self._require_fd()
+            if self._should_rotate(len(data)):
+                self._rotate()
+            self._append(data)
+            self.lines += 1
 
     def flush(self) -> None:
         """No-op kept for callers: every line is handed to the OS as it is written."""

@@ -21,6 +21,7 @@ CONTRACT_VERSION = 2
 SCHEMA = "edge-inspector/verdict"
 STATUS_SCHEMA = "edge-inspector/status"
 STATS_SCHEMA = "edge-inspector/stats"
+COMMAND_RESPONSE_SCHEMA = "edge-inspector/command-response"
 ONLINE = "online"
 OFFLINE = "offline"
 REJECT_VERDICTS = frozenset({Verdict.FAIL, Verdict.FAULT})
@@ -37,12 +38,14 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 @dataclass(frozen=True)
 class Topics:
-    """The four topics of one station: `{prefix}/{station}/verdict|reject|status|stats`."""
+    """The topics of one station: `{prefix}/{station}/verdict|reject|status|stats|command|command/response`."""
 
     verdict: str  # every frame, QoS 1, not retained
     reject: str  # FAIL and FAULT only, QoS 1: the reject actuator subscribes here
     status: str  # retained online/offline (offline also as the last will)
     stats: str  # periodic telemetry, QoS 0, not retained
+    command: str = ""  # requests to the daemon (mqtt.commands), QoS 1; writable only by technicians (broker ACL)
+    command_response: str = ""  # one response per request, QoS 1, not retained
 
     @property
     def wildcard(self) -> str:
@@ -62,7 +65,8 @@ def topics(prefix: str, station_id: str) -> Topics:
     if "/" in station_id:
         raise ValueError(f"station_id: expected one topic level without '/', got {station_id!r}")
     base = f"{prefix}/{station_id}"
-    return Topics(verdict=f"{base}/verdict", reject=f"{base}/reject", status=f"{base}/status", stats=f"{base}/stats")
+    return Topics(verdict=f"{base}/verdict", reject=f"{base}/reject", status=f"{base}/status", stats=f"{base}/stats",
+                  command=f"{base}/command", command_response=f"{base}/command/response")
 
 
 def iso_utc(ts: float) -> str:
@@ -177,6 +181,21 @@ def stats_payload(station_id: str, run_id: str, body: Mapping[str, Any], at: flo
         raise ValueError(f"stats body: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     fixed = {k: (_latency(v, k) if k in _LATENCY_KEYS else v) for k, v in body.items()}
     return _merge(_header(STATS_SCHEMA, station_id, run_id, at), fixed, "stats body")
+
+
+def command_response_payload(
+    station_id: str, run_id: str, request_id: str | None, *, ok: bool, error: str | None,
+    profile: Mapping[str, Any] | None, warnings: list[str], history: list[dict[str, Any]] | None = None,
+    at: float | None = None,
+) -> dict[str, Any]:
+    """The answer to one command (docs/mqtt-contract.md, "Commands"): `profile` is the one in force
+    after the command (None without a profile); `history` only for the history action."""
+    payload = _header(COMMAND_RESPONSE_SCHEMA, station_id, run_id, at, id=request_id, ok=bool(ok), error=error)
+    payload["profile"] = None if profile is None else dict(profile)
+    if history is not None:
+        payload["history"] = history
+    payload["warnings"] = list(warnings)
+    return payload
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -31,7 +31,8 @@ class MqttConnection:
     """One paho client for a station. Callbacks run on paho's network thread and must stay short.
 
     on_ack(mid) is called for every acknowledged message (PUBACK for QoS 1); on_connect() after every
-    successful (re)connect, once the retained online status has been queued.
+    successful (re)connect, once the retained online status has been queued. subscribe() adds a topic
+    that is (re)subscribed on every connect; its handler gets each message's payload on the network thread.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class MqttConnection:
         self._connack = threading.Event()
         self._status_lock = threading.Lock()
         self._status_extra: dict[str, Any] = {}
+        self._handlers: dict[str, tuple[int, Callable[[bytes], None]]] = {}  # topic -> (qos, handler)
         self.connected = False
         self.connected_at = float("inf")  # wall time of the current connection's CONNACK
         self.connects = 0
@@ -69,6 +71,7 @@ class MqttConnection:
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_publish = self._handle_publish
+        self.client.on_message = self._handle_message
 
     def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if getattr(reason, "is_failure", reason != 0):
@@ -81,6 +84,8 @@ class MqttConnection:
         if self.connects > 1:
             log.warning("MQTT reconnected to %s:%d", self.cfg.host, self.cfg.port)
         self._publish_status()
+        for topic, (qos, _) in list(self._handlers.items()):
+            client.subscribe(topic, qos=qos)
         self._connack.set()
         if self._on_connect_cb is not None:
             self._on_connect_cb()
@@ -93,6 +98,21 @@ class MqttConnection:
     def _handle_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         if self._on_ack is not None:
             self._on_ack(mid)
+
+    def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        entry = self._handlers.get(msg.topic)
+        if entry is None:  # e.g. a subscription a persistent session kept from an earlier run
+            return
+        try:
+            entry[1](bytes(msg.payload))
+        except Exception:  # noqa: BLE001 - a handler's bug must not kill paho's network thread
+            log.exception("MQTT handler for %s failed; message dropped", msg.topic)
+
+    def subscribe(self, topic: str, handler: Callable[[bytes], None], qos: int = 1) -> None:
+        """Receive `topic` from now on, across reconnects: handler(payload) runs on the network thread."""
+        self._handlers[topic] = (qos, handler)
+        if self.connected:
+            self.client.subscribe(topic, qos=qos)
 
     def start(self) -> None:
         """Connect (last will: retained offline status) and wait up to connect_timeout for a good CONNACK.

@@ -26,7 +26,9 @@ from ..backends import Backend, BackendOptions, create_backend
 from ..capture import END_OF_STREAM, CaptureThread, FrameSource, open_source
 from ..config import Config
 from ..postprocess import postprocess
+from ..publish.contract import encode
 from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
+from .commands import CommandProcessor
 from .monitor import Monitor
 from .profile_settings import InspectionSettings, resolve_settings
 from .sdnotify import SystemdNotifier
@@ -73,6 +75,12 @@ class Daemon:
         self.threshold = float("nan")
         self.pixel_threshold = float("nan")
         self.settings = InspectionSettings(self.threshold, self.pixel_threshold, cfg.inspection)
+        self.commands: CommandProcessor | None = None  # with mqtt.commands: true, made by run()
+
+    def use_settings(self, settings: InspectionSettings) -> None:
+        """Judge the next frames with `settings`; call on the inspection thread only (between two frames)."""
+        self.settings = settings
+        self.threshold, self.pixel_threshold = settings.threshold, settings.pixel_threshold
 
     def stop(self) -> None:
         """Ask the daemon to finish; safe from signal handlers and other threads."""
@@ -87,8 +95,7 @@ class Daemon:
                                  cuda_graph=m.cuda_graph)
         backend = self._backend or create_backend(m.backend, m.path, m.device, options)
         meta = backend.metadata
-        self.settings = resolve_settings(cfg, meta, m.path)
-        self.threshold, self.pixel_threshold = self.settings.threshold, self.settings.pixel_threshold
+        self.use_settings(resolve_settings(cfg, meta, m.path))
         self.model_id = backend.model_id
         backend.warmup()
         log.info("run %s: model %s (%s) on %s; threshold %.4f, pixel threshold %.4f", self.run_id,
@@ -103,6 +110,7 @@ class Daemon:
             sinks.set_status(model_id=self.model_id, profile=self.settings.profile_status)
         else:
             sinks.set_status(model_id=self.model_id)
+        self._open_commands(sinks)
         sinks.start(self.stop_event)
         src = cfg.source
         capture = CaptureThread(
@@ -135,6 +143,8 @@ class Daemon:
     ) -> None:
         while not self.stop_event.is_set():
             monitor.tick()
+            if self.commands is not None:
+                self.commands.apply_pending()  # between two frames: no frame is judged with a mix
             try:
                 item = frames.get(timeout=0.2)
             except queue.Empty:
@@ -150,6 +160,21 @@ class Daemon:
             self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
             sinks.emit(self._inspect(item, backend))
             self.stages.add("inspect_total", (time.perf_counter() - t0) * 1000.0)
+
+    def _open_commands(self, sinks: Sinks) -> None:
+        """mqtt.commands: answer on {prefix}/{station}/command/response, announce on status, audit each change."""
+        sender = sinks.sender
+        if not self.cfg.mqtt.commands or sender is None:
+            return
+        conn = sender.conn
+
+        def reply(payload: dict[str, object]) -> None:
+            conn.publish(conn.topics.command_response, encode(payload), qos=1)
+
+        self.commands = CommandProcessor(
+            self, self.cfg.inspection, self.cfg.station_id, self.run_id, reply=reply,
+            announce=lambda status: sinks.set_status(profile=status), audit=sinks.audit.write_event)
+        conn.subscribe(conn.topics.command, self.commands.submit_json, qos=1)
 
     def _flush_at_stop(self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend,
                        sinks: Sinks) -> None:

@@ -7,11 +7,14 @@ import logging
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Config, InspectionConfig
 from ..model.metadata import ModelMetadata
 from .inspection_mask import InspectionMask
+
+if TYPE_CHECKING:
+    from ..calibration import Profile
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,8 @@ class InspectionSettings:
     inspection: InspectionConfig
     mask: InspectionMask | None = None
     profile_status: dict[str, Any] | None = None
+    profile: Profile | None = None  # the profile in force (its file: profile_path), None without one
+    profile_path: Path | None = None
 
 
 def resolve_settings(cfg: Config, meta: ModelMetadata, model_dir: Path) -> InspectionSettings:
@@ -48,6 +53,13 @@ def _from_profile(insp: InspectionConfig, path: Path, model_dir: Path) -> Inspec
     profile.check_model(model_dir, source=f"profile {path}")
     if insp.threshold != "auto" or insp.pixel_threshold != "auto":
         log.warning("inspection.profile %s replaces inspection.threshold/pixel_threshold from the config", path)
+    return settings_from_profile(insp, profile, path)
+
+
+def settings_from_profile(insp: InspectionConfig, profile: Profile, path: Path) -> InspectionSettings:
+    """The settings a profile (stored at `path`) gives, on top of the config's inspection section.
+
+    Used at start (after the model check) and by runtime commands (service/commands.py)."""
     ignore = None if profile.ignore_mask is None else (path.parent / profile.ignore_mask)
     mask = InspectionMask(profile.roi, ignore) if profile.roi is not None or ignore is not None else None
     inspection = replace(insp, min_defect_area=int(profile.regions["min_area"]),
@@ -59,4 +71,4 @@ def _from_profile(insp: InspectionConfig, path: Path, model_dir: Path) -> Inspec
              profile.product, profile.station, profile.revision, profile.policy.get("name"), profile.created_at,
              profile.author, image, pixel, inspection.min_defect_area, inspection.min_region_peak,
              ", ROI/ignore mask" if mask else "")
-    return InspectionSettings(image, pixel, inspection, mask, status)
+    return InspectionSettings(image, pixel, inspection, mask, status, profile, path)

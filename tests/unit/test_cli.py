@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-VERBS = ["run", "validate-config", "train", "evaluate", "calibrate", "export", "build-engine", "parity", "bench",
-         "synth", "demo", "watch"]
+VERBS = ["run", "validate-config", "train", "evaluate", "calibrate", "threshold", "export", "build-engine",
+         "parity", "bench", "synth", "demo", "watch"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
