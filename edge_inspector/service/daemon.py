@@ -174,7 +174,9 @@ class Daemon:
         self.commands = CommandProcessor(
             self, self.cfg.inspection, self.cfg.station_id, self.run_id, reply=reply,
             announce=lambda status: sinks.set_status(profile=status), audit=sinks.audit.write_event)
-        conn.subscribe(conn.topics.command, self.commands.submit_json, qos=1)
+        # QoS 0: the broker keeps no command for a disconnected daemon (its session is persistent), so a change
+        # is carried out now, answered, or not at all; never hours later after the technician gave up.
+        conn.subscribe(conn.topics.command, self.commands.submit_json, qos=0)
 
     def _flush_at_stop(self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend,
                        sinks: Sinks) -> None:

@@ -187,3 +187,27 @@ def test_without_mqtt_commands_nothing_listens(tmp_path: Path, trained_model: An
         daemon.stop()
         thread.join(timeout=30)
     assert yaml.safe_load(profile_path.read_text())["revision"] == 1
+
+
+def test_a_command_sent_while_the_daemon_is_down_is_never_carried_out(
+        tmp_path: Path, trained_model: Any, mosquitto_broker: Any, mqtt_subscriber: Any) -> None:
+    model_dir, category, _ = trained_model
+    profile_path = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal")
+    sub = mqtt_subscriber(mosquitto_broker, "ei-rel/late/#")
+    daemon, thread = start_daemon(tmp_path, trained_model, mosquitto_broker, "late", True, profile_path)
+    assert wait_for(lambda: len(verdicts(sub)) >= 2, 30.0), "the daemon runs and has subscribed"
+    daemon.stop()
+    thread.join(timeout=30)
+    res = threshold_cli(mosquitto_broker, "late", "set", "--image", "0.9", "--author", "bo", "--reason", "late",
+                        timeout=2.0)
+    assert res.returncode == 2  # nobody answered
+    before = len(verdicts(sub))
+    daemon, thread = start_daemon(tmp_path, trained_model, mosquitto_broker, "late", True, profile_path)
+    try:  # the same station id: the daemon resumes its persistent session
+        assert wait_for(lambda: len(verdicts(sub)) >= before + 16, 30.0), "the restarted daemon runs"
+    finally:
+        daemon.stop()
+        thread.join(timeout=30)
+    assert not responses(sub), "the stale request was carried out after the restart"
+    assert yaml.safe_load(profile_path.read_text())["revision"] == 1
+    assert 0.9 not in {v["threshold"] for v in verdicts(sub)}
