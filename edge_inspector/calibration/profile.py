@@ -8,7 +8,6 @@ revision (previous + 1) and the old file stays in history/, so later runtime cha
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import re
 import shutil
@@ -18,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ..export.onnx_export import file_sha256
 from ..model.metadata import WEIGHTS_FILE, ModelMetadata
 from .validate import ProfileError, check_profile_dict
 
@@ -75,11 +75,7 @@ def model_fingerprint(model_dir: Path) -> str:
     weights = model_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"{weights}: weights file not found (needed for the model fingerprint)")
-    h = hashlib.sha256()
-    with weights.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return f"{h.hexdigest()[:16]}:fp32"
+    return f"{file_sha256(weights)[:16]}:fp32"
 
 
 def profile_path(root: Path, product: str, station: str) -> Path:

@@ -103,20 +103,17 @@ class AuditLog:
         when the line cannot be written (e.g. a full disk); in every failing case nothing reaches the file.
         """
         written = {**record, "evidence": str(evidence) if evidence is not None else None}
-        data = encode(written) + b"\n"
-        with self._lock:
-            self._require_fd()
-            if self._should_rotate(len(data)):
-                self._rotate()
-            self._append(data)
-            self.lines += 1
+        self._write_line(encode(written) + b"\n")
         return written
 
     def write_event(self, record: dict[str, Any]) -> None:
         """Append one non-verdict record (it must carry `kind`); same guarantees as write()."""
         if "kind" not in record:
             raise ValueError("AuditLog.write_event: record needs a 'kind'")
-        data = encode(record) + b"\n"
+        self._write_line(encode(record) + b"\n")
+
+    def _write_line(self, data: bytes) -> None:
+        """Rotate when due, then append one encoded line, under the lock."""
         with self._lock:
             self._require_fd()
             if self._should_rotate(len(data)):
