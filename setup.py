@@ -16,7 +16,10 @@ ONNX = ["onnx>=1.15", "onnxruntime>=1.17"]
 TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7", "onnxscript>=0.2", *ONNX]
 # TensorRT 11 dropped the FP16/INT8 builder flags and the calibrators this builder uses.
 TRT = ["tensorrt>=10.0,<11", "pycuda>=2024.1"]
-DEV = ["pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9"]
+# The web dashboard (docs/dashboard.md): Flask on waitress, a production WSGI server in pure Python.
+DASHBOARD = ["flask>=3.0", "waitress>=3.0"]
+# playwright drives the system Chromium (apt chromium) in the browser tests; it downloads no browser here.
+DEV = [*DASHBOARD, "playwright>=1.45", "pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9"]
 
 setup(
     name="edge-inspector",
@@ -26,6 +29,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["edge_inspector", "edge_inspector.*"]),
+    package_data={"edge_inspector.dashboard": ["static/*"]},
     install_requires=RUNTIME,
     extras_require={
         # The torch backend scores with the PyTorch model; training always needs it.
@@ -33,6 +37,7 @@ setup(
         "train": TRAIN,
         "onnx": ONNX,
         "trt": TRT,
+        "dashboard": DASHBOARD,
         "dev": DEV,
         "all": TRAIN + DEV,
     },

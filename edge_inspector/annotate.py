@@ -16,7 +16,8 @@ BOX_OTHER = (0, 215, 255)  # regions on a PASS (score below threshold): yellow, 
 HEATMAP_ALPHA = 0.35
 
 
-def _heatmap(anomaly_map: np.ndarray, threshold: float, size: tuple[int, int]) -> np.ndarray:
+def heatmap(anomaly_map: np.ndarray, threshold: float, size: tuple[int, int]) -> np.ndarray:
+    """The map as a JET colour image (BGR) of `size` (w, h), scaled so the threshold sits mid-way."""
     amap: np.ndarray = anomaly_map.astype(np.float32, copy=False)
     lo, hi = float(amap.min()), float(amap.max())
     if not (math.isfinite(lo) and math.isfinite(hi)):  # NaN propagates into min/max
@@ -46,7 +47,7 @@ def annotate(image: np.ndarray, inspection: Inspection, anomaly_map: np.ndarray 
         raise ValueError(f"image: expected HxWx3 uint8, got shape {shape} dtype {dtype}")
     h, w = image.shape[:2]
     if anomaly_map is not None and anomaly_map.ndim == 2:
-        heat = _heatmap(anomaly_map, inspection.threshold, (w, h))
+        heat = heatmap(anomaly_map, inspection.threshold, (w, h))
         out = cv2.addWeighted(heat, HEATMAP_ALPHA, image, 1.0 - HEATMAP_ALPHA, 0.0)  # a new array
     else:
         out = image.copy()

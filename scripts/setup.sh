@@ -12,6 +12,11 @@ if ! command -v mosquitto >/dev/null && [ ! -x /usr/sbin/mosquitto ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq mosquitto python3-venv >/dev/null
 fi
+if [[ ",$extras," == *",dev,"* ]] && ! command -v chromium >/dev/null; then
+    echo "== installing chromium (apt) for the dashboard's browser tests"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
     python3 -m venv .venv

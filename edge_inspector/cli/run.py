@@ -20,7 +20,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..service.daemon import Daemon
 
     cfg = load_config(args.config)
-    daemon = Daemon(cfg)
+    front_end = None
+    if cfg.dashboard.enabled:
+        from ..dashboard import start_dashboard
+
+        front_end = start_dashboard(cfg.dashboard)
+    daemon = Daemon(cfg, front_end=front_end)
     signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
     signal.signal(signal.SIGINT, lambda *_: daemon.stop())
     summary = daemon.run()

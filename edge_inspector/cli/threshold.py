@@ -1,4 +1,4 @@
-"""`edge-inspector threshold show|history|set|rollback`: one command to a running daemon over MQTT.
+"""`edge-inspector threshold show|history|set|rollback|what-if`: one command to a running daemon over MQTT.
 
 Publishes one request on `{prefix}/{station}/command` and waits for the answer with the same id on
 `.../command/response` (docs/mqtt-contract.md, "Commands"). Exit 0: done; 1: the daemon refused (its
@@ -15,13 +15,15 @@ import threading
 import time
 from typing import Any
 
-ACTIONS = ("show", "history", "set", "rollback")
+ACTIONS = ("show", "history", "set", "rollback", "what-if")
+CHANGES = ("set", "what-if")  # actions that take --image/--pixel/--min-area/--min-peak/--roi
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("threshold", help="show or change a running station's thresholds over MQTT",
                        description="Send one command to a daemon started with mqtt.commands: true and print "
-                                   "its answer. set and rollback write a new profile revision.")
+                                   "its answer. set and rollback write a new profile revision; what-if "
+                                   "replays a proposed set over the last inspections and changes nothing.")
     p.add_argument("action", choices=ACTIONS)
     p.add_argument("--host", default="localhost")
     p.add_argument("--port", type=int, default=1883)
@@ -56,10 +58,10 @@ def build_request(args: argparse.Namespace) -> dict[str, Any]:
             changes[key] = getattr(args, flag)
     if getattr(args, "roi", None) is not None:
         changes["roi"] = _roi(args.roi)
-    if args.action == "set" and not changes:
-        raise UsageError("set needs at least one of --image, --pixel, --min-area, --min-peak, --roi")
-    if args.action != "set" and changes:
-        raise UsageError(f"--image/--pixel/--min-area/--min-peak/--roi are for set, not {args.action}")
+    if args.action in CHANGES and not changes:
+        raise UsageError(f"{args.action} needs at least one of --image, --pixel, --min-area, --min-peak, --roi")
+    if args.action not in CHANGES and changes:
+        raise UsageError(f"--image/--pixel/--min-area/--min-peak/--roi are for set and what-if, not {args.action}")
     if args.action == "rollback" and args.revision is None:
         raise UsageError("rollback needs --revision N")
     if args.action in ("set", "rollback"):
@@ -143,6 +145,12 @@ def format_response(response: dict[str, Any]) -> str:
     for h in response.get("history") or []:
         lines.append(f"  r{h['revision']:04d} {h['created_at']} {h['author']}: image {h['image_threshold']:.6g}, "
                      f"pixel {h['pixel_threshold']:.6g} ({h['reason']})")
+    w = response.get("what_if")
+    if w:
+        lines.append(f"what if (nothing changed): {w['replayed']} kept inspections replayed; "
+                     f"{w['pass_to_fail']} PASS->FAIL, {w['fail_to_pass']} FAIL->PASS")
+        lines.extend(f"  seq {f['seq']} {f['name']}: score {f['score']:.6g}, {f['before']} -> {f['after']}"
+                     for f in w["flipped"])
     lines.extend(f"warning: {w}" for w in response.get("warnings") or [])
     return "\n".join(lines)
 

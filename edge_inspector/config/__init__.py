@@ -3,6 +3,7 @@
 from .loader import ConfigError, load_config, parse_config
 from .models import (
     Config,
+    DashboardConfig,
     InspectionConfig,
     ModelConfig,
     MorphologyConfig,
@@ -15,6 +16,7 @@ from .models import (
 __all__ = [
     "Config",
     "ConfigError",
+    "DashboardConfig",
     "InspectionConfig",
     "ModelConfig",
     "MorphologyConfig",

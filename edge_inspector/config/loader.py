@@ -172,6 +172,7 @@ def check_consistency(cfg: Config) -> None:
     if mq.commands and not mq.enabled:
         raise _KeyError("mqtt.commands", "true but mqtt.enabled is false (commands arrive over MQTT)")
     _check_ranges(cfg)
+    _check_dashboard(cfg)
     if not cfg.station_id or "/" in cfg.station_id or "+" in cfg.station_id or "#" in cfg.station_id:
         raise _KeyError("station_id", f"expected a non-empty name without / + #, got {_describe(cfg.station_id)}")
 
@@ -212,6 +213,23 @@ def _check_ranges(cfg: Config) -> None:
         raise _KeyError("inspection.deadline_ms", f"expected a positive number or null, got {deadline}")
 
 
+def _check_dashboard(cfg: Config) -> None:
+    d = cfg.dashboard
+    if not 1 <= d.port <= 65535:
+        raise _KeyError("dashboard.port", f"expected 1..65535, got {d.port}")
+    if d.enabled and d.token_file is None:
+        raise _KeyError("dashboard.token_file", "required when dashboard.enabled is true (a file holding the "
+                                                "token that every POST must present)")
+    if not d.host:
+        raise _KeyError("dashboard.host", "expected an address to bind, e.g. 127.0.0.1")
+    if d.what_if_frames < 0:
+        raise _KeyError("dashboard.what_if_frames", f"expected an integer >= 0, got {d.what_if_frames}")
+    _positive("dashboard.threads", d.threads)
+    for key, number in (("dashboard.what_if_max_mb", d.what_if_max_mb), ("dashboard.max_upload_mb", d.max_upload_mb)):
+        if not (math.isfinite(number) and number > 0):
+            raise _KeyError(key, f"expected a positive number, got {number}")
+
+
 def _positive(key: str, value: int) -> None:
     if value < 1:
         raise _KeyError(key, f"expected >= 1, got {value}")
@@ -228,6 +246,7 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.model.backbone_weights = fix(cfg.model.backbone_weights)
     cfg.inspection.profile = fix(cfg.inspection.profile)
     cfg.mqtt.ca_file = fix(cfg.mqtt.ca_file)
+    cfg.dashboard.token_file = fix(cfg.dashboard.token_file)
     out = cfg.output
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
     out.dir = fix(out.dir) or (Path(state) if state else base / "edge-inspector-state")

@@ -128,6 +128,20 @@ class OutputConfig:
 
 
 @dataclass
+class DashboardConfig:
+    """The web dashboard and HTTP command API (docs/dashboard.md), served beside the daemon."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # localhost unless the plant engineer binds it elsewhere
+    port: int = 8088
+    token_file: Path | None = None  # required when enabled: every POST needs `Authorization: Bearer <its content>`
+    what_if_frames: int = 100  # last inspections kept (score + anomaly map) for what-if replays; 0 = none
+    what_if_max_mb: float = 256.0  # ... within this much memory for their maps (a 1280x1024 map is 5 MB)
+    max_upload_mb: float = 16.0  # the inspect page's upload limit
+    threads: int = 4  # HTTP worker threads
+
+
+@dataclass
 class Config:
     """The whole daemon configuration (one YAML file)."""
 
@@ -138,3 +152,4 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)

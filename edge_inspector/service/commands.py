@@ -1,4 +1,4 @@
-"""Commands: the one way to change inspection settings at runtime (MQTT command topic today, HTTP later).
+"""Commands: the one way to change inspection settings at runtime (the MQTT command topic and the dashboard's HTTP API).
 
 submit() may be called from any thread (paho's network thread, an HTTP handler): it validates the
 request (cheap dict checks) and queues it, or answers at once (bad request, queue full: "busy").
@@ -6,18 +6,20 @@ apply_pending() runs on the inspection thread between two frames, so every frame
 old or the new numbers, never a mix. A change is persisted first (a new profile revision with author
 and reason; revisions only grow, a rollback is a new revision) and swapped in second: when the save
 fails nothing changes. Then the answer goes out, the retained status announces the new revision and
-the audit log gets a `"kind": "command"` line. Access control is the transport's (the broker's ACL).
+the audit log gets a `"kind": "command"` line. Access control is the transport's (the broker's ACL, the
+dashboard's token). A `what-if` changes nothing: it replays the proposal over the kept inspections
+(what_if.py) on the caller's thread, one at a time, and answers at once.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import json
 import logging
 import math
 import queue
-import re
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,16 +27,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..publish.contract import command_response_payload
 from .profile_settings import InspectionSettings, settings_from_profile
+from .proposal import STALE, edited_profile, proposed_settings
+from .what_if import InspectionMemory, replay
 
 if TYPE_CHECKING:
     from ..calibration import Profile
     from ..config import InspectionConfig
 
 log = logging.getLogger(__name__)
-ACTIONS = ("show", "set", "history", "rollback")
+ACTIONS = ("show", "set", "history", "rollback", "what-if")
 NO_PROFILE = ("no calibration profile in force: start the daemon with inspection.profile "
               "(edge-inspector calibrate)")
-STALE = re.compile(r"^expected rates are from revision \d+'s calibration, not re-measured$")
 HISTORY_LIMIT = 100  # newest revisions listed by `history`
 Reply = Callable[[dict[str, Any]], None]
 
@@ -64,10 +67,6 @@ SET_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "min_peak": (lambda v: _num(v) and v >= 0, "a finite number >= 0"),
     "roi": (_roi, "[x, y, width, height] (x, y >= 0, width, height > 0) or null"),
 }
-# set key -> where it lives in a Profile
-_PROFILE_KEYS: dict[str, tuple[str, str, type]] = {
-    "image_threshold": ("thresholds", "image", float), "pixel_threshold": ("thresholds", "pixel", float),
-    "min_area": ("regions", "min_area", int), "min_peak": ("regions", "min_peak", float)}
 _TOP = {"id", "action", "author", "reason", "set", "revision"}
 
 
@@ -108,7 +107,7 @@ def parse_request(data: Any) -> Request:
         if value is not None and not isinstance(value, str):
             raise CommandError(f"{key}: expected a string, got {value!r}")
     changes: dict[str, Any] = {}
-    if action == "set":
+    if action in ("set", "what-if"):
         changes = data.get("set")  # type: ignore[assignment]
         if not isinstance(changes, dict) or not changes:
             raise CommandError(f"set: expected an object with at least one of {', '.join(SET_KEYS)}, "
@@ -120,7 +119,7 @@ def parse_request(data: Any) -> Request:
             if not check(value):
                 raise CommandError(f"set.{key}: expected {expected}, got {value!r}")
     elif "set" in data:
-        raise CommandError(f"set: only for action set, not {action}")
+        raise CommandError(f"set: only for actions set and what-if, not {action}")
     revision = data.get("revision")
     if action == "rollback" and not (isinstance(revision, int) and not isinstance(revision, bool) and revision >= 1):
         raise CommandError(f"revision: required for rollback, an integer >= 1, got {revision!r}")
@@ -153,11 +152,14 @@ class CommandProcessor:
 
     def __init__(self, holder: SettingsHolder, inspection: InspectionConfig, station_id: str, run_id: str, *,
                  reply: Reply, announce: Callable[[dict[str, Any]], None] | None = None,
-                 audit: Callable[[dict[str, Any]], None] | None = None, maxsize: int = 8) -> None:
+                 audit: Callable[[dict[str, Any]], None] | None = None, maxsize: int = 8,
+                 memory: InspectionMemory | None = None) -> None:
         self.holder, self.inspection = holder, inspection
         self.station_id, self.run_id = station_id, run_id
         self._reply, self._announce, self._audit = reply, announce, audit
-        self._queue: queue.Queue[tuple[Request, Reply]] = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[tuple[Request, Reply, float]] = queue.Queue(maxsize=maxsize)
+        self.memory = memory
+        self._replaying = threading.Lock()
         self.applied = self.refused = 0
 
     # --- any thread ------------------------------------------------------------------------------------
@@ -171,18 +173,45 @@ class CommandProcessor:
             return
         self.submit(data)
 
-    def submit(self, data: Any, reply: Reply | None = None) -> None:
-        """Validate and queue one request; `reply` (default: the response topic) gets the answer."""
+    def submit(self, data: Any, reply: Reply | None = None, expires_in: float | None = None) -> None:
+        """Validate and queue one request; `reply` (default: the response topic) gets the answer.
+
+        A request not carried out within `expires_in` seconds is refused instead (its HTTP caller stopped
+        waiting), so no change is ever applied after its sender was told it timed out."""
         answer = reply or self._reply
         try:
             request = parse_request(data)
         except CommandError as exc:
             self._refuse(request_id(data), str(exc), answer)
             return
+        if request.action == "what-if":
+            self._what_if(request, answer)
+            return
+        expires = math.inf if expires_in is None else time.monotonic() + expires_in
         try:
-            self._queue.put_nowait((request, answer))
+            self._queue.put_nowait((request, answer, expires))
         except queue.Full:
             self._refuse(request.id, f"busy: {self._queue.maxsize} commands already waiting", answer)
+
+    def what_if(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Replay `changes` (validated SET_KEYS) over the kept inspections; CommandError when busy or off."""
+        if self.memory is None:
+            raise CommandError("what-if: the daemon keeps no inspections (what_if_frames is 0)")
+        if not self._replaying.acquire(blocking=False):
+            raise CommandError("busy: another what-if is replaying")
+        try:
+            proposed = proposed_settings(self.holder.settings, self.inspection, changes, quiet=True)
+            return replay(self.memory.snapshot(), proposed)
+        finally:
+            self._replaying.release()
+
+    def _what_if(self, req: Request, answer: Reply) -> None:
+        try:
+            result = self.what_if(req.changes)
+        except (CommandError, OSError, ValueError) as exc:
+            self._refuse(req.id, str(exc).splitlines()[0], answer)
+            return
+        self._send(answer, {**self._response(req.id, True, None, []), "what_if": result})
 
     def _refuse(self, rid: str | None, error: str, answer: Reply) -> None:
         self.refused += 1
@@ -208,10 +237,14 @@ class CommandProcessor:
         done = 0
         while True:
             try:
-                request, answer = self._queue.get_nowait()
+                request, answer, expires = self._queue.get_nowait()
             except queue.Empty:
                 return done
             done += 1
+            if time.monotonic() > expires:
+                self._refuse(request.id, "expired: the daemon did not reach it before its sender stopped waiting; "
+                                         "nothing changed", answer)
+                continue
             self._run(request, answer)
 
     def _run(self, req: Request, answer: Reply) -> None:
@@ -272,7 +305,8 @@ class CommandProcessor:
         from ..calibration.profile import next_revision, save_profile
 
         current, path, root = self._current()
-        new = self._rollback_target(req, current, root) if req.action == "rollback" else self._edited(req, current)
+        new = self._rollback_target(req, current, root) if req.action == "rollback" \
+            else edited_profile(current, req.changes)
         new.author, new.reason = str(req.author), str(req.reason)
         new.created_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         predicted = new.revision = next_revision(root, new.product, new.station)
@@ -289,20 +323,6 @@ class CommandProcessor:
             warnings.append(f"pixel_threshold {new.thresholds['pixel']:.6g} is above image_threshold "
                             f"{new.thresholds['image']:.6g}")
         return warnings
-
-    def _edited(self, req: Request, current: Profile) -> Profile:
-        new, c = copy.deepcopy(current), req.changes
-        for key, (section, name, kind) in _PROFILE_KEYS.items():
-            if key in c:
-                getattr(new, section)[name] = kind(c[key])
-        if "roi" in c:
-            new.roi = None if c["roi"] is None else [int(x) for x in c["roi"]]
-        # `fixed`: numbers a person chose (validate.py knows no other name for them)
-        new.policy = {"name": "fixed", "params": {"source": "command", "changed": sorted(c)}}
-        if not any(STALE.match(w) for w in new.warnings):  # the rates stay those of the last calibration
-            new.warnings.append(f"expected rates are from revision {current.revision}'s calibration, "
-                                "not re-measured")
-        return new
 
     def _rollback_target(self, req: Request, current: Profile, root: Path) -> Profile:
         from ..calibration.profile import history_path, load_profile

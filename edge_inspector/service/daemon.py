@@ -28,7 +28,10 @@ from ..config import Config
 from ..postprocess import postprocess
 from ..publish.contract import encode
 from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
+from .between_frames import BetweenFrames
 from .commands import CommandProcessor
+from .control import DaemonControl
+from .live_view import LiveView
 from .monitor import Monitor
 from .profile_settings import InspectionSettings, resolve_settings
 from .sdnotify import SystemdNotifier
@@ -36,10 +39,13 @@ from .sinks import Sinks
 from .stages import StageTimes
 from .stats import LatencyRecorder
 from .summary import RunSummary
+from .what_if import InspectionMemory
 
-__all__ = ["Daemon", "RunSummary", "new_run_id"]
+__all__ = ["Daemon", "RunSummary", "StartFrontEnd", "new_run_id"]
 
 log = logging.getLogger(__name__)
+# Starts a front end (the dashboard) on the daemon's control; returns the function that stops it.
+StartFrontEnd = Callable[[DaemonControl], Callable[[], None]]
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -58,6 +64,7 @@ class Daemon:
         source: FrameSource | None = None,
         on_inspection: Callable[[Inspection], None] | None = None,
         run_id: str | None = None,
+        front_end: StartFrontEnd | None = None,
     ) -> None:
         self.cfg = cfg
         self.run_id = run_id or new_run_id()
@@ -75,7 +82,14 @@ class Daemon:
         self.threshold = float("nan")
         self.pixel_threshold = float("nan")
         self.settings = InspectionSettings(self.threshold, self.pixel_threshold, cfg.inspection)
-        self.commands: CommandProcessor | None = None  # with mqtt.commands: true, made by run()
+        self.commands: CommandProcessor | None = None  # with mqtt.commands or the dashboard, made by run()
+        self._front_end = front_end
+        d = cfg.dashboard
+        with_commands = cfg.mqtt.commands or d.enabled
+        self.memory = InspectionMemory(d.what_if_frames, int(d.what_if_max_mb * 1024 * 1024)) \
+            if with_commands and d.what_if_frames > 0 else None  # for what-if replays
+        self.live = LiveView() if d.enabled else None
+        self.between = BetweenFrames()  # uploaded images judged between two frames
 
     def use_settings(self, settings: InspectionSettings) -> None:
         """Judge the next frames with `settings`; call on the inspection thread only (between two frames)."""
@@ -104,7 +118,8 @@ class Daemon:
         source = self._source or open_source(cfg.source)
         if self._source is not None:
             source.open()
-        sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=self.stages)
+        sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=self.stages,
+                      observer=self.live.observe if self.live is not None else None)
         frames: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_size)
         if self.settings.profile_status is not None:
             sinks.set_status(model_id=self.model_id, profile=self.settings.profile_status)
@@ -119,6 +134,12 @@ class Daemon:
             stall_seconds=src.stall_seconds, idle_ok=src.idle_ok, bit_depth=src.bit_depth,
         )
         monitor = Monitor(self, capture, sinks)
+        try:
+            stop_front_end = self._start_front_end(backend, capture, sinks)
+        except BaseException:  # a front end that cannot start (port taken, no token): no run, nothing left open
+            sinks.stop(1.0)
+            source.close()
+            raise
         started = time.monotonic()
         capture.start()
         self.notifier.notify("READY=1")
@@ -134,6 +155,7 @@ class Daemon:
             sinks.drain(max(0.5, (until - time.monotonic()) / 2))  # evidence of the last parts, then final stats
             monitor.final(sinks)
             sinks.stop(max(0.5, until - time.monotonic()))
+            stop_front_end()
             if self._backend is None:
                 backend.close()
         return self.summary.finish(time.monotonic() - started, self, capture, sinks)
@@ -145,6 +167,7 @@ class Daemon:
             monitor.tick()
             if self.commands is not None:
                 self.commands.apply_pending()  # between two frames: no frame is judged with a mix
+            self.between.run_pending()
             try:
                 item = frames.get(timeout=0.2)
             except queue.Empty:
@@ -161,19 +184,31 @@ class Daemon:
             sinks.emit(self._inspect(item, backend))
             self.stages.add("inspect_total", (time.perf_counter() - t0) * 1000.0)
 
+    def _start_front_end(self, backend: Backend, capture: CaptureThread, sinks: Sinks) -> Callable[[], None]:
+        if self._front_end is None or self.live is None or self.commands is None:
+            return lambda: None
+        return self._front_end(DaemonControl(self, backend, capture, sinks, self.live, self.commands,
+                                             self.between, self.memory))
+
     def _open_commands(self, sinks: Sinks) -> None:
-        """mqtt.commands: answer on {prefix}/{station}/command/response, announce on status, audit each change."""
+        """mqtt.commands: answer on {prefix}/{station}/command/response; the dashboard: answer its HTTP
+        request. Both announce on status and audit each change."""
         sender = sinks.sender
-        if not self.cfg.mqtt.commands or sender is None:
+        mqtt_commands = self.cfg.mqtt.commands and sender is not None
+        if not (mqtt_commands or self.cfg.dashboard.enabled):
             return
-        conn = sender.conn
 
         def reply(payload: dict[str, object]) -> None:
-            conn.publish(conn.topics.command_response, encode(payload), qos=1)
+            if sender is not None:
+                sender.conn.publish(sender.conn.topics.command_response, encode(payload), qos=1)
 
         self.commands = CommandProcessor(
             self, self.cfg.inspection, self.cfg.station_id, self.run_id, reply=reply,
-            announce=lambda status: sinks.set_status(profile=status), audit=sinks.audit.write_event)
+            announce=lambda status: sinks.set_status(profile=status), audit=sinks.audit.write_event,
+            memory=self.memory)
+        if not mqtt_commands or sender is None:
+            return
+        conn = sender.conn
         # QoS 0: the broker keeps no command for a disconnected daemon (its session is persistent), so a change
         # is carried out now, answered, or not at all; never hours later after the technician gave up.
         conn.subscribe(conn.topics.command, self.commands.submit_json, qos=0)
@@ -268,6 +303,8 @@ class Daemon:
         self.latency.add(latency_ms)
         if score is not None:
             self.inference.add(inference_ms)
+            if amap is not None and self.memory is not None:
+                self.memory.add(frame.seq, frame.name, score, verdict, amap)
         return Inspection(
             seq=frame.seq, source_index=frame.source_index, name=frame.name, captured_at=frame.captured_at,
             decided_at=time.time(), verdict=verdict, score=score, threshold=self.threshold, boxes=tuple(boxes),

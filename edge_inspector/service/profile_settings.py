@@ -56,7 +56,8 @@ def _from_profile(insp: InspectionConfig, path: Path, model_dir: Path) -> Inspec
     return settings_from_profile(insp, profile, path)
 
 
-def settings_from_profile(insp: InspectionConfig, profile: Profile, path: Path) -> InspectionSettings:
+def settings_from_profile(insp: InspectionConfig, profile: Profile, path: Path, *,
+                          quiet: bool = False) -> InspectionSettings:
     """The settings a profile (stored at `path`) gives, on top of the config's inspection section.
 
     Used at start (after the model check) and by runtime commands (service/commands.py)."""
@@ -67,7 +68,8 @@ def settings_from_profile(insp: InspectionConfig, profile: Profile, path: Path) 
     image, pixel = float(profile.thresholds["image"]), float(profile.thresholds["pixel"])
     status = {"product": profile.product, "station": profile.station, "revision": profile.revision,
               "fingerprint": profile.model["fingerprint"], "image_threshold": image, "pixel_threshold": pixel}
-    log.info("profile %s/%s r%d (%s, %s by %s): threshold %.4g, pixel %.4g, min area %d, min peak %.4g%s",
+    say = log.debug if quiet else log.info  # a what-if builds settings on every slider move
+    say("profile %s/%s r%d (%s, %s by %s): threshold %.4g, pixel %.4g, min area %d, min peak %.4g%s",
              profile.product, profile.station, profile.revision, profile.policy.get("name"), profile.created_at,
              profile.author, image, pixel, inspection.min_defect_area, inspection.min_region_peak,
              ", ROI/ignore mask" if mask else "")

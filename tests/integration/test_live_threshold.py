@@ -19,6 +19,7 @@ import pytest
 import yaml
 from contract_schemas import validate_message
 from helpers.daemon_process import wait_for, write_config
+from helpers.profile import FIXED, calibrate
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_inspector.config import load_config
@@ -27,17 +28,6 @@ from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration
-
-
-def calibrate(model_dir: Path, data: Path, out: Path) -> Path:
-    res = subprocess.run(
-        [sys.executable, "-m", "edge_inspector.cli", "calibrate", "--model", str(model_dir), "--good", str(data),
-         "--defects", str(data), "--product", "plate", "--station", "s1", "--out", str(out), "--backend", "torch",
-         "--device", "cpu", "--threads", "1", "--author", "ana", "--reason", "integration test", "--policy",
-         "fixed", "--threshold", "0.6123", "--pixel-threshold", "0.55", "--min-area", "4"],
-        capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return out / "plate" / "s1.yaml"
 
 
 def threshold_cli(broker: Any, station: str, *args: str, timeout: float = 10.0) -> subprocess.CompletedProcess[str]:
@@ -89,7 +79,7 @@ def check_switch(sub: Any, old: float, new: float) -> None:
 def test_threshold_set_rollback_show_history_over_mqtt(tmp_path: Path, trained_model: Any, mosquitto_broker: Any,
                                                        mqtt_subscriber: Any) -> None:
     model_dir, category, _ = trained_model
-    profile_path = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal")
+    profile_path = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/live/#")
     daemon, thread = start_daemon(tmp_path, trained_model, mosquitto_broker, "live", True, profile_path)
     try:
@@ -171,7 +161,7 @@ def test_threshold_set_rollback_show_history_over_mqtt(tmp_path: Path, trained_m
 def test_without_mqtt_commands_nothing_listens(tmp_path: Path, trained_model: Any, mosquitto_broker: Any,
                                                mqtt_subscriber: Any) -> None:
     model_dir, category, _ = trained_model
-    profile_path = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal")
+    profile_path = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/quiet/#")
     daemon, thread = start_daemon(tmp_path, trained_model, mosquitto_broker, "quiet", False, profile_path)
     try:
@@ -192,7 +182,7 @@ def test_without_mqtt_commands_nothing_listens(tmp_path: Path, trained_model: An
 def test_a_command_sent_while_the_daemon_is_down_is_never_carried_out(
         tmp_path: Path, trained_model: Any, mosquitto_broker: Any, mqtt_subscriber: Any) -> None:
     model_dir, category, _ = trained_model
-    profile_path = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal")
+    profile_path = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/late/#")
     daemon, thread = start_daemon(tmp_path, trained_model, mosquitto_broker, "late", True, profile_path)
     assert wait_for(lambda: len(verdicts(sub)) >= 2, 30.0), "the daemon runs and has subscribed"

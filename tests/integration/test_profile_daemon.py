@@ -12,6 +12,7 @@ import pytest
 import yaml
 from contract_schemas import validate_message
 from helpers.daemon_process import write_config
+from helpers.profile import calibrate
 
 from edge_inspector.config import load_config
 from edge_inspector.service.daemon import Daemon
@@ -19,16 +20,6 @@ from edge_inspector.synth import render_line_video
 from edge_inspector.watch import VerdictSubscriber
 
 pytestmark = pytest.mark.integration
-
-
-def calibrate(model_dir: Path, data: Path, out: Path, *extra: str) -> Path:
-    res = subprocess.run(
-        [sys.executable, "-m", "edge_inspector.cli", "calibrate", "--model", str(model_dir), "--good", str(data),
-         "--defects", str(data), "--product", "plate", "--station", "s1", "--out", str(out), "--backend", "torch",
-         "--device", "cpu", "--threads", "1", "--author", "ana", "--reason", "integration test", *extra],
-        capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-2000:]
-    return out / "plate" / "s1.yaml"
 
 
 def test_daemon_judges_with_the_profile_and_announces_it(tmp_path: Path, trained_model,  # type: ignore[no-untyped-def]

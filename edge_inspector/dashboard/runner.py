@@ -1,0 +1,68 @@
+"""Start the dashboard beside the daemon: read the token, bind the port, serve on waitress threads."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import DashboardConfig
+from ..service.control import DaemonControl
+
+log = logging.getLogger(__name__)
+MIN_TOKEN = 16  # characters: a token a person could guess is no protection
+
+
+class DashboardError(ValueError):
+    """The dashboard cannot start (token file, port); one line naming the key or file."""
+
+
+def read_token(path: Path | None) -> str:
+    """The token in `path` (surrounding whitespace stripped); DashboardError names the file."""
+    if path is None:
+        raise DashboardError("dashboard.token_file: required when the dashboard is enabled")
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DashboardError(f"dashboard.token_file {path}: cannot be read ({exc})") from None
+    if len(token) < MIN_TOKEN or any(c.isspace() for c in token):
+        raise DashboardError(f"dashboard.token_file {path}: expected one token of at least {MIN_TOKEN} characters "
+                             "without spaces (e.g. `openssl rand -hex 24`)")
+    return token
+
+
+def start_dashboard(cfg: DashboardConfig) -> Callable[[DaemonControl], Callable[[], None]]:
+    """The daemon's front-end hook: given the control, serve the dashboard and return its stop function."""
+
+    def start(control: DaemonControl) -> Callable[[], None]:
+        try:
+            from waitress.server import create_server
+        except ImportError:
+            raise DashboardError("dashboard.enabled: the dashboard needs Flask and waitress: "
+                                 "pip install 'edge-inspector[dashboard]'") from None
+        from .server import create_app
+
+        app = create_app(control, read_token(cfg.token_file), max_upload_bytes=int(cfg.max_upload_mb * 1024 * 1024))
+        try:
+            server = create_server(app, host=cfg.host, port=cfg.port, threads=cfg.threads, ident="edge-inspector",
+                                   channel_timeout=30, clear_untrusted_proxy_headers=True)
+        except OSError as exc:
+            raise DashboardError(f"dashboard.port: cannot listen on {cfg.host}:{cfg.port} ({exc})") from None
+        thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
+        thread.start()
+        log.info("dashboard on http://%s:%d/ (POST requests need the token in %s)", cfg.host,
+                 server.effective_port, cfg.token_file)  # type: ignore[union-attr]
+
+        def stop() -> None:
+            # waitress' loop ends when its socket map is empty: close the listener and every open channel
+            for dispatcher in list(server._map.values()):  # type: ignore[union-attr]
+                with contextlib.suppress(OSError):
+                    dispatcher.handle_close()
+            server.task_dispatcher.shutdown(timeout=2)  # type: ignore[union-attr]
+            thread.join(timeout=2.0)
+
+        return stop
+
+    return start
