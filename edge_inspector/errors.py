@@ -17,6 +17,7 @@ def _collect() -> tuple[type[BaseException], ...]:
         ("edge_inspector.broker", "BrokerUnavailable"),
         ("edge_inspector.export", "ExportError"),
         ("edge_inspector.calibration", "CalibrationError"),
+        ("edge_inspector.dashboard", "DashboardError"),
     ):
         try:
             found.append(getattr(importlib.import_module(module), name))

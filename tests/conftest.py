@@ -95,7 +95,8 @@ class Subscriber:
     """A real paho client collecting (topic, JSON payload) pairs from one topic filter, thread-safely."""
 
     def __init__(
-        self, host: str, port: int, topic: str, client_id: str | None = None, clean_session: bool = True
+        self, host: str, port: int, topic: str, client_id: str | None = None, clean_session: bool = True,
+        username: str | None = None, password: str | None = None,
     ) -> None:
         self.host, self.port, self.topic = host, port, topic
         self.messages: list[tuple[str, Any]] = []
@@ -107,6 +108,8 @@ class Subscriber:
             client_id=client_id or f"ei-test-sub-{next(_ids)}-{time.monotonic_ns()}",
             clean_session=clean_session,
         )
+        if username is not None:
+            self.client.username_pw_set(username, password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(self.topic, qos=1)
         self.client.on_subscribe = lambda *a: self._subscribed.set()
@@ -150,7 +153,8 @@ class Subscriber:
 
 @pytest.fixture
 def mqtt_subscriber() -> Iterator[Callable[..., Subscriber]]:
-    """Factory: mqtt_subscriber(broker, topic_filter, client_id=None, clean_session=True) -> started Subscriber."""
+    """Factory: mqtt_subscriber(broker, topic_filter, client_id=None, clean_session=True, username=None,
+    password=None) -> started Subscriber."""
     started: list[Subscriber] = []
 
     def make(broker: LocalBroker, topic: str, **kwargs: Any) -> Subscriber:

@@ -41,6 +41,12 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
         if model_dir is not None and model_dir.is_dir():
             loaded.check_model(model_dir, source=f"inspection.profile {profile}")
         shown = f"{loaded.thresholds['image']:g} from profile {loaded.product}/{loaded.station} r{loaded.revision}"
+    dashboard = ""
+    if cfg.dashboard.enabled:
+        from ..dashboard import read_token
+
+        read_token(cfg.dashboard.token_file)  # DashboardError -> one line, exit 2
+        dashboard = f", dashboard http://{cfg.dashboard.host}:{cfg.dashboard.port}/"
     print(f"{args.file}: OK (station {cfg.station_id}, source {cfg.source.kind}, {model}, "
-          f"backend {cfg.model.backend}, threshold {shown})")
+          f"backend {cfg.model.backend}, threshold {shown}{dashboard})")
     return 0

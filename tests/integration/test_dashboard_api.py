@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,12 @@ import cv2
 import pytest
 import yaml
 from contract_schemas import validate_message
-from helpers.daemon_process import wait_for
+from helpers.daemon_process import wait_for, write_config
 from helpers.dashboard import start_dashboard_daemon
 from helpers.profile import FIXED, calibrate
 
 from edge_inspector.publish import read_audit
+from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration
 N = 16  # frames in the looping video; the daemon keeps exactly one loop for what-if
@@ -177,3 +182,24 @@ def test_csv_export_lists_the_audited_verdicts_of_a_range(tmp_path: Path, traine
     assert daemon.cfg.output.audit_log is not None
     audited = [r for r in read_audit(daemon.cfg.output.audit_log) if r.get("schema") == "edge-inspector/verdict"]
     assert len(audited) >= len(rows)
+
+
+def test_a_dashboard_that_cannot_listen_stops_the_start_with_one_line(tmp_path: Path, trained_model: Any,
+                                                                      mosquitto_broker: Any) -> None:
+    model_dir, category, size = trained_model
+    video = tmp_path / "line.avi"
+    render_line_video(video, category, n_frames=4, defect_rate=0.5, size=size, seed=5)
+    (tmp_path / "token").write_text(secrets.token_hex(16))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path / "config.yaml", model_dir=model_dir, broker=mosquitto_broker, station="busy",
+                              source={"kind": "video", "path": str(video)},
+                              dashboard={"enabled": True, "port": port, "token_file": str(tmp_path / "token")})
+        res = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "run", "--config", str(config)],
+                             capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stdout + res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"edge-inspector run: error: dashboard.port: cannot listen on 127.0.0.1:{port}"), last
+    assert not (tmp_path / "out" / "evidence").exists() or not any((tmp_path / "out" / "evidence").rglob("*.png"))

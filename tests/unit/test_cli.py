@@ -117,3 +117,19 @@ def test_validate_config_refuses_a_dir_without_metadata(tmp_path: Path) -> None:
     res = cli("validate-config", str(write_config(tmp_path, tmp_path / "model")))
     assert res.returncode == 2
     assert "metadata.json: not found" in res.stderr.strip().splitlines()[-1]
+
+
+def test_validate_config_checks_the_dashboard_token_file(tmp_path: Path) -> None:
+    model = write_model_dir(tmp_path / "model")
+    config = write_config(tmp_path, model)
+    token = tmp_path / "dashboard.token"
+    config.write_text(config.read_text() + f"dashboard:\n  enabled: true\n  token_file: {token}\n")
+    res = cli("validate-config", str(config))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"edge-inspector validate-config: error: dashboard.token_file {token}: cannot be read "
+        f"([Errno 2] No such file or directory: '{token}')"]
+    token.write_text("0123456789abcdef0123456789abcdef\n")
+    res = cli("validate-config", str(config))
+    assert res.returncode == 0, res.stderr
+    assert "dashboard http://127.0.0.1:8088/" in res.stdout
