@@ -46,12 +46,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "latency per verdict with fsync normal and full (no model needed)")
     p.add_argument("--spool-dir", type=Path, default=None, help="where the spool benchmark writes (default: the "
                    "temp dir; use the disk the daemon's state lives on)")
+    p.add_argument("--what-if", action="store_true", help="measure a what-if replay over --frames kept anomaly maps "
+                   "of --frame-size (default 1280x1024) and the dashboard's live JPEG (no model needed)")
     p.set_defaults(func=cmd_bench)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.spool:
         return _bench_spool(args)
+    if args.what_if:
+        from ..benchmark import parse_frame_size
+        from ..what_if_bench import run_what_if_benchmark, what_if_summary_lines
+
+        width, height = parse_frame_size(args.frame_size or "1280x1024")
+        result = run_what_if_benchmark(args.frames, width, height)
+        _report(what_if_summary_lines(result), result, args.json)
+        return 0
     if args.model is None and args.backend != "null":
         print("edge-inspector bench: error: --model is required (or --backend null, or --spool)", file=sys.stderr)
         return 2

@@ -157,3 +157,14 @@ def test_between_frames_runs_on_the_calling_loop_and_refuses_when_busy_or_late()
     while blocker.is_alive():
         between.run_pending()
         blocker.join(timeout=0.05)
+
+
+def test_bench_what_if_reports_both_proposals_and_the_live_jpeg() -> None:
+    from edge_inspector.what_if_bench import run_what_if_benchmark, what_if_summary_lines
+
+    result = run_what_if_benchmark(frames=4, width=160, height=128, repeats=2)
+    assert result["frames"] == 4 and result["frame_size"] == [160, 128]
+    assert result["maps_mb"] == round(4 * 160 * 128 * 4 / 2**20, 1)
+    lines = what_if_summary_lines(result)
+    assert lines[0] == f"what-if replay of 4 kept maps of 160x128 ({result['maps_mb']} MB kept)"
+    assert any(line.startswith("  pixel threshold low") for line in lines) and "machine:" in lines[-1]
