@@ -59,8 +59,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from ..what_if_bench import run_what_if_benchmark, what_if_summary_lines
 
         width, height = parse_frame_size(args.frame_size or "1280x1024")
-        result = run_what_if_benchmark(args.frames, width, height)
-        _report(what_if_summary_lines(result), result, args.json)
+        replayed = run_what_if_benchmark(args.frames, width, height)
+        _report(what_if_summary_lines(replayed), replayed, args.json)
         return 0
     if args.model is None and args.backend != "null":
         print("edge-inspector bench: error: --model is required (or --backend null, or --spool)", file=sys.stderr)

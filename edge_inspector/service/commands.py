@@ -200,8 +200,9 @@ class CommandProcessor:
         if not self._replaying.acquire(blocking=False):
             raise CommandError("busy: another what-if is replaying")
         try:
-            proposed = proposed_settings(self.holder.settings, self.inspection, changes, quiet=True)
-            return replay(self.memory.snapshot(), proposed)
+            current = self.holder.settings
+            proposed = proposed_settings(current, self.inspection, changes, quiet=True)
+            return replay(self.memory.snapshot(), proposed, current)
         finally:
             self._replaying.release()
 

@@ -304,7 +304,7 @@ class Daemon:
         if score is not None:
             self.inference.add(inference_ms)
             if amap is not None and self.memory is not None:
-                self.memory.add(frame.seq, frame.name, score, verdict, amap)
+                self.memory.add(frame.seq, frame.name, score, verdict, amap, self.settings)
         return Inspection(
             seq=frame.seq, source_index=frame.source_index, name=frame.name, captured_at=frame.captured_at,
             decided_at=time.time(), verdict=verdict, score=score, threshold=self.threshold, boxes=tuple(boxes),

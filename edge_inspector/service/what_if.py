@@ -4,7 +4,9 @@ The daemon keeps each judged frame's image score and its raw anomaly map (before
 as the scorer returned them: keeping a reference costs the inspection thread nothing, and a replay runs
 the same postprocess() the daemon runs, so its answer is what the daemon would have decided. Memory is
 bounded twice: at most `frames` inspections and at most `max_bytes` of maps (a 1280x1024 float32 map is
-5 MB, so 256 MB keeps about 50 camera frames). FAULTs have no map and are not replayed.
+5 MB, so 256 MB keeps about 50 camera frames). FAULTs have no map and are not replayed. A frame judged
+with other settings than those in force now (before a change) is first judged again with the current ones,
+so "before" is always what the daemon would decide now, and "after" what it will decide once applied.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Kept:
     score: float
     verdict: Verdict
     anomaly_map: np.ndarray  # raw (unmasked) float32 map at frame resolution; never written to
+    settings: InspectionSettings | None = None  # what judged it (None: unknown, judged again)
 
 
 class InspectionMemory:
@@ -45,12 +48,14 @@ class InspectionMemory:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def add(self, seq: int, name: str, score: float, verdict: Verdict, anomaly_map: np.ndarray) -> None:
-        """Keep one PASS/FAIL (its map by reference); the oldest go when a limit is reached."""
+    def add(self, seq: int, name: str, score: float, verdict: Verdict, anomaly_map: np.ndarray,
+            settings: InspectionSettings | None = None) -> None:
+        """Keep one PASS/FAIL (its map by reference) and the settings that judged it; the oldest go when a
+        limit is reached."""
         if verdict is Verdict.FAULT or self.frames == 0 or anomaly_map.nbytes > self.max_bytes:
             return
         with self._lock:
-            self._items.append(Kept(seq, name, score, verdict, anomaly_map))
+            self._items.append(Kept(seq, name, score, verdict, anomaly_map, settings))
             self._bytes += anomaly_map.nbytes
             while len(self._items) > self.frames or self._bytes > self.max_bytes:
                 self._bytes -= self._items.popleft().anomaly_map.nbytes
@@ -71,23 +76,31 @@ def settings_view(settings: InspectionSettings) -> dict[str, Any]:
             "min_area": int(insp.min_defect_area), "min_peak": float(insp.min_region_peak)}
 
 
-def replay(kept: list[Kept], proposed: InspectionSettings) -> dict[str, Any]:
-    """Judge every kept frame again under `proposed`; counts before/after and the parts that flip."""
+def _judge(k: Kept, settings: InspectionSettings) -> Verdict:
+    judged = k.anomaly_map if settings.mask is None else settings.mask.apply(k.anomaly_map)
+    verdict, _, _ = postprocess(judged, k.score, threshold=settings.threshold,
+                                pixel_threshold=settings.pixel_threshold, cfg=settings.inspection)
+    return verdict
+
+
+def replay(kept: list[Kept], proposed: InspectionSettings, current: InspectionSettings | None = None,
+           ) -> dict[str, Any]:
+    """Judge every kept frame under `proposed`; counts now/after and the parts that flip. `now` is the kept
+    verdict, or the verdict under `current` for a frame that other settings judged."""
     now = dict.fromkeys((Verdict.PASS.value, Verdict.FAIL.value), 0)
     after = dict(now)
     flipped: list[dict[str, Any]] = []
     up = down = 0
     for k in kept:
-        judged = k.anomaly_map if proposed.mask is None else proposed.mask.apply(k.anomaly_map)
-        verdict, _, _ = postprocess(judged, k.score, threshold=proposed.threshold,
-                                    pixel_threshold=proposed.pixel_threshold, cfg=proposed.inspection)
-        now[k.verdict.value] += 1
+        before = k.verdict if current is None or k.settings is current else _judge(k, current)
+        verdict = _judge(k, proposed)
+        now[before.value] += 1
         after[verdict.value] = after.get(verdict.value, 0) + 1
-        if verdict is k.verdict:
+        if verdict is before:
             continue
-        up += k.verdict is Verdict.PASS and verdict is Verdict.FAIL
-        down += k.verdict is Verdict.FAIL and verdict is Verdict.PASS
-        flipped.append({"seq": k.seq, "name": k.name, "score": k.score, "before": k.verdict.value,
+        up += before is Verdict.PASS and verdict is Verdict.FAIL
+        down += before is Verdict.FAIL and verdict is Verdict.PASS
+        flipped.append({"seq": k.seq, "name": k.name, "score": k.score, "before": before.value,
                         "after": verdict.value})
     return {"replayed": len(kept), "proposed": settings_view(proposed), "now": now, "after": after,
             "pass_to_fail": up, "fail_to_pass": down, "flipped": flipped[::-1][:FLIPPED_LIMIT]}

@@ -168,3 +168,13 @@ def test_bench_what_if_reports_both_proposals_and_the_live_jpeg() -> None:
     lines = what_if_summary_lines(result)
     assert lines[0] == f"what-if replay of 4 kept maps of 160x128 ({result['maps_mb']} MB kept)"
     assert any(line.startswith("  pixel threshold low") for line in lines) and "machine:" in lines[-1]
+
+
+def test_parts_judged_before_a_change_are_compared_with_the_settings_in_force_now() -> None:
+    old, current = InspectionSettings(0.8, 0.5, CFG), InspectionSettings(0.6, 0.5, CFG)
+    memory = InspectionMemory(frames=10, max_bytes=10**7)
+    memory.add(0, "judged-by-old", 0.7, judged(part(0.9), 0.7, old), part(0.9), old)  # PASS then, FAIL now
+    memory.add(1, "judged-now", 0.7, judged(part(0.9), 0.7, current), part(0.9), current)
+    answer = replay(memory.snapshot(), proposed_settings(current, CFG, {"image_threshold": 0.75}), current)
+    assert answer["now"] == {"PASS": 0, "FAIL": 2} and answer["fail_to_pass"] == 2
+    assert {f["before"] for f in answer["flipped"]} == {"FAIL"}
