@@ -59,7 +59,7 @@ def start_dashboard(cfg: DashboardConfig) -> Callable[[DaemonControl], Callable[
             # waitress' loop ends when its socket map is empty: close the listener and every open channel
             for dispatcher in list(server._map.values()):  # type: ignore[union-attr]
                 with contextlib.suppress(OSError):
-                    dispatcher.handle_close()
+                    dispatcher.close()
             server.task_dispatcher.shutdown(timeout=2)  # type: ignore[union-attr]
             thread.join(timeout=2.0)
 
