@@ -56,6 +56,11 @@ class Backend(abc.ABC):
     def infer(self, images: Sequence[np.ndarray]) -> list[AnomalyMap]:
         """Score BGR uint8 HxWx3 frames of any size."""
 
+    def reconstruct(self, image: np.ndarray) -> np.ndarray | None:
+        """The model's reconstruction of one BGR frame as a BGR uint8 image at the model's input size, or None
+        when this backend or model kind has none (an exported scoring graph returns the map and score only)."""
+        return None
+
     def warmup(self, n: int = 3) -> None:
         """Run a few dummy frames so the first real part is not slow (allocations, autotuning)."""
         h, w = self.metadata.input_size

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -70,6 +71,27 @@ class TorchBackend(Backend):
             scores = score.float().cpu().numpy()
             out.extend(AnomalyMap(map_to_frame(m, img.shape, self.metadata), float(s))
                        for m, s, img in zip(maps, scores, chunk))
+        return out
+
+    @torch.inference_mode()
+    def reconstruct(self, image: np.ndarray) -> np.ndarray | None:
+        """The autoencoder's reconstruction (scratch and pixel kinds; the feature kind reconstructs features)."""
+        model = self.model
+        if model is None:
+            raise BackendError(f"backend {self.name} is closed")
+        if hasattr(model, "reconstruct_and_segment"):
+            def run(x: torch.Tensor) -> torch.Tensor:
+                return model.reconstruct_and_segment(x)[0]  # type: ignore[no-any-return, operator]
+        elif hasattr(model, "reconstruct"):
+            def run(x: torch.Tensor) -> torch.Tensor:
+                return model.reconstruct(x)  # type: ignore[no-any-return, operator]
+        else:
+            return None
+        x = torch.from_numpy(preprocess([image], self.metadata)).to(self.device)
+        recon = run(x)[0].float().cpu().numpy().transpose(1, 2, 0)
+        meta = self.metadata
+        rgb = recon * np.asarray(meta.std, np.float32) + np.asarray(meta.mean, np.float32)  # undo normalise()
+        out: np.ndarray = cv2.cvtColor((rgb.clip(0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), cv2.COLOR_RGB2BGR)
         return out
 
     def close(self) -> None:

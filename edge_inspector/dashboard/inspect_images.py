@@ -35,9 +35,9 @@ def decode_upload(data: bytes, name: str) -> np.ndarray:
     return image
 
 
-def inspect_result(image: np.ndarray, judged: dict[str, Any], name: str, backend: str) -> dict[str, Any]:
+def inspect_result(image: np.ndarray, judged: dict[str, Any], name: str) -> dict[str, Any]:
     """The JSON answer of POST /api/inspect (docs/dashboard.md) for a judged upload."""
-    amap = judged.pop("anomaly_map")
+    amap, recon = judged.pop("anomaly_map"), judged.pop("reconstruction")
     h, w = image.shape[:2]
     now = time.time()
     insp = Inspection(seq=0, source_index=0, name=name, captured_at=now, decided_at=now,
@@ -49,6 +49,6 @@ def inspect_result(image: np.ndarray, judged: dict[str, Any], name: str, backend
         heat = heatmap(amap, judged["threshold"], (w, h))
         images["heatmap"] = _data_url(cv2.addWeighted(heat, HEATMAP_ALPHA, image, 1.0 - HEATMAP_ALPHA, 0.0))
         images["annotated"] = _data_url(annotate(image, insp, amap))
-    return {**judged, "width": w, "height": h, "images": images,
-            "note": f"reconstruction: not available from the {backend} backend (the scoring graph returns the "
-                    "anomaly map and score only)"}
+    if recon is not None:
+        images["reconstruction"] = _data_url(recon)
+    return {**judged, "width": w, "height": h, "images": images}

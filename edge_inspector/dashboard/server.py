@@ -165,7 +165,7 @@ def create_app(control: DaemonControl, token: str, *, max_upload_bytes: int) -> 
             return _error(429, str(exc))
         except Expired as exc:
             return _error(504, str(exc))
-        return jsonify(inspect_result(image, judged, name, control.backend.name))
+        return jsonify(inspect_result(image, judged, name))
 
     @app.get("/api/verdicts.csv")
     def verdicts() -> Response:

@@ -109,9 +109,19 @@ class DaemonControl:
         score = float(amap.score)
         if not (math.isfinite(score) and np.isfinite(amap.map).all()):
             return {"verdict": "FAULT", "score": None, "threshold": s.threshold, "boxes": [], "anomaly_map": None,
-                    "reason": "scorer returned non-finite values"}
+                    "reason": "scorer returned non-finite values", "reconstruction": None, "note": None}
         judged = amap.map if s.mask is None else s.mask.apply(amap.map)
         verdict, boxes, reason = postprocess(judged, score, threshold=s.threshold,
                                              pixel_threshold=s.pixel_threshold, cfg=s.inspection)
+        note: str | None
+        try:
+            reconstruction = self.backend.reconstruct(image)
+        except Exception as exc:  # noqa: BLE001 - the verdict stands without the picture
+            reconstruction, note = None, f"reconstruction failed: {exc}"
+        else:
+            note = None if reconstruction is not None else \
+                f"reconstruction: not available from the {self.backend.name} backend (an exported scoring graph " \
+                "returns the anomaly map and score only; the feature kind reconstructs features, not pixels)"
         return {"verdict": verdict.value, "score": score, "threshold": s.threshold, "reason": reason,
-                "boxes": [asdict(b) for b in boxes], "anomaly_map": amap.map}
+                "boxes": [asdict(b) for b in boxes], "anomaly_map": amap.map, "reconstruction": reconstruction,
+                "note": note}

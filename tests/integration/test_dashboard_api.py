@@ -131,6 +131,7 @@ def test_what_if_predicts_the_daemon_and_http_changes_are_applied_persisted_audi
         assert min(abs(judged["score"] - s) for s in line_scores) < 1e-4
         assert judged["images"]["original"].startswith("data:image/jpeg;base64,")
         assert judged["images"]["heatmap"] and judged["images"]["annotated"]
+        assert judged["images"]["reconstruction"].startswith("data:image/jpeg;base64,") and judged["note"] is None
         assert http.upload("/api/inspect", "notes.txt", b"hello").status == 415
         assert http.upload("/api/inspect", "big.png", b"\x89PNG\r\n\x1a\n" + bytes(2 * 1024 * 1024)).status == 413
         assert http.upload("/api/inspect", "part.png", png, field="file").status == 400

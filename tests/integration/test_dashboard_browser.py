@@ -139,6 +139,7 @@ def test_a_technician_changes_a_threshold_in_the_browser_and_the_line_follows(
         page.wait_for_function("['PASS', 'FAIL'].includes(document.querySelector('#inspect-verdict').textContent"
                                ".trim())", timeout=20000)
         assert (page.get_attribute("#inspect-heatmap", "src") or "").startswith("data:image/jpeg;base64,")
+        assert page.is_visible("#inspect-reconstruction"), "the scratch autoencoder's reconstruction is shown"
         score = float(page.inner_text("#inspect-score"))
         line = [v["score"] for v in verdicts(sub) if v["frame"] == "frame_000000" and v["score"] is not None]
         assert min(abs(score - s) for s in line) < 1e-3, "the upload scores like the same part on the line"
