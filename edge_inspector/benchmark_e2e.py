@@ -31,13 +31,15 @@ STATION = "bench"
 
 
 def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker, workdir: Path, *,
-                 frames: int, fps: float | None, show_progress: bool = True) -> dict[str, Any]:
-    """One daemon run over `frames` frames at `fps` (None: as fast as the pipeline takes them)."""
+                 frames: int, fps: float | None, show_progress: bool = True, dashboard: bool = False,
+                 ) -> dict[str, Any]:
+    """One daemon run over `frames` frames at `fps` (None: as fast as the pipeline takes them); with
+    `dashboard`, the dashboard runs beside it and a simulated browser uses it the whole time."""
     from .capture import MemorySource
     from .service.daemon import Daemon
     from .watch import VerdictSubscriber
 
-    cfg = _config(broker, workdir, fps)
+    cfg = _config(broker, workdir, fps, dashboard)
     arrivals: list[tuple[int, float, float, str]] = []  # seq, captured_ts, arrival (wall clock), verdict
     label = f"e2e {fps:g} fps" if fps else "e2e fastest"
     bar = ProgressBar(label) if show_progress else None
@@ -54,8 +56,19 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
     sub = VerdictSubscriber(broker.host, broker.port, f"{TOPIC_PREFIX}/{STATION}/verdict", on_message=arrived)
     sub.start()
     try:
-        daemon = Daemon(cfg, backend=backend, source=MemorySource(images, frames))
-        summary = daemon.run()
+        front_end = poller = None
+        if dashboard:
+            from .dashboard import start_dashboard
+            from .dashboard.load import DashboardPoller
+
+            front_end = start_dashboard(cfg.dashboard)
+            poller = DashboardPoller(f"http://127.0.0.1:{cfg.dashboard.port}").start()
+        daemon = Daemon(cfg, backend=backend, source=MemorySource(images, frames), front_end=front_end)
+        try:
+            summary = daemon.run()
+        finally:
+            if poller is not None:
+                poller.stop()
         sub.wait_for(summary.frames, timeout=10.0)
     finally:
         sub.stop()
@@ -76,12 +89,14 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
         "evidence_files": sum(1 for _ in (workdir / "out" / "evidence").rglob("*.png")),
         "sink_errors": summary.sink_errors_by, "sink_drops": summary.sink_drops,
         "mqtt": summary.mqtt,
+        "dashboard_requests": None if poller is None else {"sent": poller.requests, "failed": poller.failures},
     }
 
 
 def run_e2e(backend: Backend, images: list[np.ndarray], *, frames: int, fps: float, max_frames: int = 0,
-            workdir: Path | None = None, show_progress: bool = True) -> dict[str, Any]:
-    """A paced run at `fps`, then (max_frames > 0) an unpaced one for the highest sustainable rate.
+            workdir: Path | None = None, show_progress: bool = True, dashboard: bool = False) -> dict[str, Any]:
+    """A paced run at `fps`, then (max_frames > 0) an unpaced one for the highest sustainable rate; with
+    `dashboard`, a third run paced like the first with the dashboard in use (`paced_dashboard`).
 
     Starts a private Mosquitto; writes spool, audit and evidence under `workdir` (a temporary folder,
     removed afterwards, when None).
@@ -93,6 +108,10 @@ def run_e2e(backend: Backend, images: list[np.ndarray], *, frames: int, fps: flo
                 "paced": run_pipeline(backend, images, broker, root / "paced", frames=frames, fps=fps,
                                       show_progress=show_progress),
             }
+            if dashboard:
+                result["paced_dashboard"] = run_pipeline(backend, images, broker, root / "paced-dashboard",
+                                                         frames=frames, fps=fps, show_progress=show_progress,
+                                                         dashboard=True)
             if max_frames > 0:
                 result["fastest"] = run_pipeline(backend, images, broker, root / "fastest", frames=max_frames,
                                                  fps=None, show_progress=show_progress)
@@ -103,10 +122,22 @@ def run_e2e(backend: Backend, images: list[np.ndarray], *, frames: int, fps: flo
     return result
 
 
-def _config(broker: LocalBroker, workdir: Path, fps: float | None) -> Any:
-    from .config import Config, ModelConfig, MqttConfig, OutputConfig, SourceConfig, SpoolConfig
+def _config(broker: LocalBroker, workdir: Path, fps: float | None, dashboard: bool = False) -> Any:
+    from .config import Config, DashboardConfig, ModelConfig, MqttConfig, OutputConfig, SourceConfig, SpoolConfig
 
     out = workdir / "out"
+    board = DashboardConfig()
+    if dashboard:
+        import secrets
+        import socket
+
+        token = workdir / "dashboard.token"
+        token.parent.mkdir(parents=True, exist_ok=True)
+        token.write_text(secrets.token_hex(16))
+        with socket.socket() as probe:  # a free port for this run
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        board = DashboardConfig(enabled=True, port=port, token_file=token)
     return Config(
         station_id=STATION,
         source=SourceConfig(kind="video", pacing="realtime" if fps else "fastest", fps=fps),
@@ -114,6 +145,7 @@ def _config(broker: LocalBroker, workdir: Path, fps: float | None) -> Any:
         mqtt=MqttConfig(host=broker.host, port=broker.port, topic_prefix=TOPIC_PREFIX, connect_timeout=5.0),
         output=OutputConfig(dir=out, audit_log=out / "audit.jsonl", evidence_dir=out / "evidence"),
         spool=SpoolConfig(path=out / "spool.sqlite"),
+        dashboard=board,
     )
 
 
@@ -170,6 +202,12 @@ def e2e_summary_lines(result: dict[str, Any], backend_name: str, frame_size: tup
         lines.append(f"  image worker, mean ms (calls):        {stage_list(worker)}")
     if paced["sink_errors"] or paced["sink_drops"]:
         lines.append(f"  sink errors {paced['sink_errors']}, sink drops {paced['sink_drops']}")
+    board = result.get("paced_dashboard")
+    if board:
+        sent = board["dashboard_requests"] or {"sent": 0, "failed": 0}
+        lines.append(f"same run with the dashboard in use ({sent['sent']} requests, {sent['failed']} failed): "
+                     f"capture -> subscriber {LatencyStats(**board['e2e_ms'])}; PASS {board['pass']} "
+                     f"FAIL {board['fail']} FAULT {board['fault']} (dropped {board['dropped']})")
     fastest = result.get("fastest")
     if fastest:
         lines.append(f"highest sustained rate (capture waits for queue space): {fastest['throughput_fps']:.1f} "

@@ -46,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "latency per verdict with fsync normal and full (no model needed)")
     p.add_argument("--spool-dir", type=Path, default=None, help="where the spool benchmark writes (default: the "
                    "temp dir; use the disk the daemon's state lives on)")
+    p.add_argument("--dashboard", action="store_true", help="--e2e: a third paced run with the dashboard on and a "
+                   "simulated browser using it (state and live frame every second, rejects and a what-if every two)")
     p.add_argument("--what-if", action="store_true", help="measure a what-if replay over --frames kept anomaly maps "
                    "of --frame-size (default 1280x1024) and the dashboard's live JPEG (no model needed)")
     p.set_defaults(func=cmd_bench)
@@ -90,7 +92,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             result["e2e_images"] = str(args.images) if args.images else "synthetic brushed_metal"
             max_frames = args.frames if args.max_frames is None else args.max_frames
             result["e2e"] = run_e2e(backend, images, frames=args.frames, fps=args.fps, max_frames=max_frames,
-                                    workdir=args.workdir)
+                                    workdir=args.workdir, dashboard=args.dashboard)
             lines[-1:-1] = e2e_summary_lines(result["e2e"], backend.name, (width, height))
     finally:
         backend.close()

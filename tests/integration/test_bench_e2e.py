@@ -63,3 +63,19 @@ def test_null_backend_e2e_bench_reports_every_verdict_and_the_stages(tmp_path: P
     fastest = e2e["fastest"]
     assert fastest["verdicts"] == fastest["received"] == FASTEST and fastest["dropped"] == 0
     assert fastest["throughput_fps"] > 0
+
+
+def test_e2e_bench_with_the_dashboard_in_use_reports_a_third_run(tmp_path: Path) -> None:
+    if find_mosquitto() is None:
+        skip_unless_ci("mosquitto binary not found (apt-get install -y mosquitto); CI installs it")
+    out = tmp_path / "bench.jsonl"
+    cmd = [sys.executable, "-m", "edge_inspector.cli", "--log-level", "WARNING", "bench", "--backend", "null",
+           "--e2e", "--dashboard", "--frames", str(FRAMES), "--max-frames", "0", "--fps", "5", "--batch", "1",
+           "--warmup", "1", "--frame-size", "320x256", "--input-size", "32", "--json", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "same run with the dashboard in use" in res.stdout, res.stdout
+    board = json.loads(out.read_text())["e2e"]["paced_dashboard"]
+    assert board["frames"] == board["verdicts"] == board["received"] == FRAMES and board["received_in_order"]
+    requests = board["dashboard_requests"]
+    assert requests["sent"] >= 4 and requests["failed"] == 0, requests  # 12 frames at 5 fps: two polls at least
