@@ -4,6 +4,7 @@ from .loader import ConfigError, load_config, parse_config
 from .models import (
     Config,
     DashboardConfig,
+    GenICamConfig,
     InspectionConfig,
     ModelConfig,
     MorphologyConfig,
@@ -17,6 +18,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DashboardConfig",
+    "GenICamConfig",
     "InspectionConfig",
     "ModelConfig",
     "MorphologyConfig",

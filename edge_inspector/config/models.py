@@ -11,10 +11,25 @@ from typing import Literal
 
 
 @dataclass
+class GenICamConfig:
+    """An industrial GigE Vision / USB3 Vision camera through Aravis (source.kind: genicam)."""
+
+    camera: str | None = None  # Aravis device id (e.g. "Aravis-Fake-GV01", a serial or an IP); None = the first found
+    pixel_format: str | None = None  # Mono8, Mono16, BayerRG8, RGB8, ...; None = the camera's current one
+    exposure_us: float | None = None  # exposure time in microseconds; None = leave as configured in the camera
+    gain: float | None = None  # analog gain (camera units); None = leave
+    frame_rate: float | None = None  # free-running acquisition rate; None = leave
+    trigger: Literal["off", "software", "line"] = "off"  # off: free running; software: TriggerSoftware; line: hardware
+    trigger_source: str = "Line1"  # for trigger: line, the camera's input line
+    timeout_ms: int = 2000  # a buffer not delivered within this long is a failed read
+    buffers: int = 8  # buffers queued in the stream
+
+
+@dataclass
 class SourceConfig:
     """Where frames come from."""
 
-    kind: Literal["video", "camera", "url", "folder"] = "video"
+    kind: Literal["video", "camera", "url", "folder", "genicam"] = "video"
     path: Path | None = None  # video file or image folder
     device: int | str | None = None  # camera index (0) or V4L2 device path (/dev/video0)
     url: str | None = None  # rtsp://, http://, or a GStreamer pipeline ending in appsink
@@ -31,6 +46,7 @@ class SourceConfig:
     read_timeout_ms: int = 5000  # network streams (FFmpeg): a read that waits longer fails
     stall_seconds: float = 10.0  # no frame for this long: capture is "stalled" (status topic, watchdog stops)
     idle_ok: bool = False  # a source that may legitimately wait for parts (trigger): no frame is not a stall
+    genicam: GenICamConfig = field(default_factory=GenICamConfig)  # source.kind: genicam
 
 
 @dataclass
