@@ -20,6 +20,7 @@ class VerdictSubscriber:
         port: int,
         topic: str,
         on_message: Callable[[str, dict[str, object]], None] | None = None,
+        setup: Callable[[mqtt.Client], None] | None = None,
     ) -> None:
         self.topic = topic
         self.messages: list[tuple[str, dict[str, object]]] = []
@@ -31,8 +32,15 @@ class VerdictSubscriber:
         self._client.on_subscribe = lambda *a: self._subscribed.set()
         self._client.on_message = self._on_message
         self.host, self.port = host, port
+        self.refused: str | None = None
+        if setup is not None:
+            setup(self._client)  # account and TLS (mqtt_auth)
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
+        if getattr(rc, "is_failure", False):
+            self.refused = str(rc)
+            self._subscribed.set()
+            return
         client.subscribe(self.topic, qos=1)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
@@ -47,11 +55,19 @@ class VerdictSubscriber:
             self._callback(msg.topic, payload)
 
     def start(self, timeout: float = 10.0) -> "VerdictSubscriber":
-        """Connect and wait until the subscription is acknowledged."""
-        self._client.connect(self.host, self.port, keepalive=30)
+        """Connect and wait until the subscription is acknowledged; MqttConnectError (one line) when the broker
+        cannot be reached or refuses the account."""
+        from .publish import MqttConnectError
+
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except (OSError, ValueError) as exc:
+            raise MqttConnectError(f"cannot connect to MQTT broker {self.host}:{self.port}: {exc}") from None
         self._client.loop_start()
-        if not self._subscribed.wait(timeout):
-            raise TimeoutError(f"no SUBACK from {self.host}:{self.port} within {timeout:.0f} s")
+        if not self._subscribed.wait(timeout) or self.refused is not None:
+            self.stop()
+            why = f"refused the connection: {self.refused}" if self.refused else f"no SUBACK within {timeout:.0f} s"
+            raise MqttConnectError(f"MQTT broker {self.host}:{self.port} {why}")
         return self
 
     def wait_for(self, n: int, timeout: float) -> list[tuple[str, dict[str, object]]]:

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..config import SourceConfig
+from ..redact import redact_url
 
 log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
@@ -202,13 +203,13 @@ class UrlSource(_CaptureSource):
 
     def open(self) -> None:
         if "appsink" in self.url:
-            self._open_capture(self.url, cv2.CAP_GSTREAMER, f"stream {self.url}")
+            self._open_capture(self.url, cv2.CAP_GSTREAMER, f"stream {redact_url(self.url)}")
             return
-        self._open_capture(self.url, cv2.CAP_FFMPEG, f"stream {self.url}",
+        self._open_capture(self.url, cv2.CAP_FFMPEG, f"stream {redact_url(self.url)}",
                            ffmpeg_timeouts(self.open_timeout_ms, self.read_timeout_ms))
 
     def describe(self) -> str:
-        return f"stream {self.url}"
+        return f"stream {redact_url(self.url)}"
 
 
 def ffmpeg_timeouts(open_timeout_ms: int, read_timeout_ms: int) -> list[int]:

@@ -20,17 +20,16 @@ CHANGES = ("set", "what-if")  # actions that take --image/--pixel/--min-area/--m
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from ..mqtt_auth import add_client_args
+
     p = sub.add_parser("threshold", help="show or change a running station's thresholds over MQTT",
                        description="Send one command to a daemon started with mqtt.commands: true and print "
                                    "its answer. set and rollback write a new profile revision; what-if "
                                    "replays a proposed set over the last inspections and changes nothing.")
     p.add_argument("action", choices=ACTIONS)
-    p.add_argument("--host", default="localhost")
-    p.add_argument("--port", type=int, default=1883)
+    add_client_args(p)
     p.add_argument("--prefix", default="edge-inspector", help="mqtt.topic_prefix of the station")
     p.add_argument("--station", required=True, help="station_id of the daemon")
-    p.add_argument("--username", default=None, help="broker account (the technicians' one: see the broker ACL)")
-    p.add_argument("--password", default=None)
     p.add_argument("--image", type=float, default=None, help="set: image threshold")
     p.add_argument("--pixel", type=float, default=None, help="set: pixel threshold")
     p.add_argument("--min-area", type=int, default=None, help="set: smallest region in pixels")
@@ -93,6 +92,8 @@ def send(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | 
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
+    from ..mqtt_auth import apply_client_args
+
     base = f"{args.prefix}/{args.station}"
     got: dict[str, Any] = {}
     done, subscribed = threading.Event(), threading.Event()
@@ -107,8 +108,7 @@ def send(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | 
             done.set()
 
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ei-threshold-{secrets.token_hex(4)}")
-    if getattr(args, "username", None):
-        client.username_pw_set(args.username, getattr(args, "password", None))
+    apply_client_args(client, args)  # the technicians' account (see the broker ACL) and TLS
     client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{base}/command/response", qos=1)
     client.on_subscribe = lambda *a: subscribed.set()
     client.on_message = on_message
@@ -159,7 +159,7 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     try:
         request = build_request(args)
         response = send(args, request)
-    except (UsageError, ConnectionError) as exc:
+    except (UsageError, ConnectionError, ValueError) as exc:
         print(f"edge-inspector threshold: error: {exc}", file=sys.stderr)
         return 2
     if response is None:

@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Config
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("validate-config", help="check a config file and its model's metadata, then exit",
                        description="Validate a YAML config and the metadata.json of the model directory it "
                        "names (no weights are loaded); exit 0 if valid, 2 with a one-line error if not. A model "
-                       "directory that does not exist yet is reported as a warning, not an error.")
+                       "directory must exist and load with the configured backend (--skip-model: check the "
+                       "config alone, e.g. before the model is deployed).")
     p.add_argument("file", type=Path)
+    p.add_argument("--skip-model", action="store_true", help="do not check (or load) the model directory")
     p.set_defaults(func=cmd_validate_config)
 
 
@@ -23,22 +29,24 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     cfg = load_config(args.file)
     model_dir = cfg.model.path
     threshold = cfg.inspection.threshold
-    if model_dir is not None and model_dir.is_dir():
-        meta = ModelMetadata.load(model_dir)  # MetadataError -> one line, exit 2
-        model = f"model {model_dir} ({meta.model_id}, {meta.kind})"
-        shown = f"{threshold:g} from the config" if threshold != "auto" else f"{meta.image_threshold:g} from the model"
-    else:
-        # The config may be checked before the model is deployed; `run` still refuses a missing model.
-        print(f"edge-inspector validate-config: warning: model directory {model_dir} not found; its metadata "
-              "was not checked", file=sys.stderr)
+    if args.skip_model:
+        print(f"edge-inspector validate-config: warning: --skip-model: model {model_dir} was not checked",
+              file=sys.stderr)
         model = f"model {model_dir} (not checked)"
         shown = f"{threshold:g} from the config" if threshold != "auto" else "auto (model not checked)"
+    else:
+        if model_dir is None or not model_dir.is_dir():
+            raise FileNotFoundError(f"model.path {model_dir}: not found (deploy the model first, or --skip-model)")
+        meta = ModelMetadata.load(model_dir)  # MetadataError -> one line, exit 2
+        backend = _load(cfg)  # the weights load with the configured backend: BackendError -> one line
+        model = f"model {model_dir} ({meta.model_id}, {meta.kind}, loads on {backend})"
+        shown = f"{threshold:g} from the config" if threshold != "auto" else f"{meta.image_threshold:g} from the model"
     profile = cfg.inspection.profile
     if profile is not None:
         from ..calibration import load_profile
 
         loaded = load_profile(profile)  # ProfileError / FileNotFoundError -> one line, exit 2
-        if model_dir is not None and model_dir.is_dir():
+        if not args.skip_model and model_dir is not None:
             loaded.check_model(model_dir, source=f"inspection.profile {profile}")
         shown = f"{loaded.thresholds['image']:g} from profile {loaded.product}/{loaded.station} r{loaded.revision}"
     dashboard = ""
@@ -50,3 +58,17 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
     print(f"{args.file}: OK (station {cfg.station_id}, source {cfg.source.kind}, {model}, "
           f"backend {cfg.model.backend}, threshold {shown}{dashboard})")
     return 0
+
+
+def _load(cfg: Config) -> str:
+    """Load the model with the configured backend (as `run` would, without warming up); its name."""
+    from ..backends import BackendOptions, create_backend
+
+    m = cfg.model
+    assert m.path is not None
+    backend = create_backend(m.backend, m.path, m.device, BackendOptions(threads=1, precision=m.precision,
+                                                                        max_batch=m.max_batch))
+    try:
+        return backend.name
+    finally:
+        backend.close()

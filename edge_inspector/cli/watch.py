@@ -9,16 +9,18 @@ import time
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("watch", help="print verdicts from a broker as the PLC sees them",
                        description="Subscribe to the verdict topic and print one line per verdict.")
-    p.add_argument("--host", default="localhost")
-    p.add_argument("--port", type=int, default=1883)
+    from ..mqtt_auth import add_client_args
+
+    add_client_args(p)
     p.add_argument("--topic", default="edge-inspector/+/verdict")
     p.set_defaults(func=cmd_watch)
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from ..mqtt_auth import apply_client_args
     from ..watch import VerdictSubscriber, format_verdict
 
-    sub = VerdictSubscriber(args.host, args.port, args.topic,
+    sub = VerdictSubscriber(args.host, args.port, args.topic, setup=lambda c: apply_client_args(c, args),
                             on_message=lambda _t, p: print(format_verdict(p), flush=True)).start()
     try:
         while True:

@@ -17,6 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from .models import Config
+from .secrets import SecretError, credential, load_secrets
 
 
 class ConfigError(ValueError):
@@ -40,7 +41,10 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from exc
     if data is None:
         data = {}
-    lines = _line_index(node)
+    try:
+        lines = _line_index(node)
+    except _KeyError as exc:
+        raise ConfigError(f"{path}: {exc.key}: {exc.problem}") from None
     try:
         config = parse_config(data)
         check_consistency(config)
@@ -48,7 +52,11 @@ def load_config(path: Path | str) -> Config:
         line = lines.get(exc.key)
         where = f" (line {line})" if line else ""
         raise ConfigError(f"{path}: {exc.key}: {exc.problem}{where}") from None
-    return resolve_paths(config, path.parent.resolve())
+    resolved = resolve_paths(config, path.parent.resolve())
+    try:
+        return load_secrets(resolved, path)
+    except SecretError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
 
 
 def parse_config(data: object) -> Config:
@@ -140,8 +148,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911 - one bran
 def check_consistency(cfg: Config) -> None:
     """Cross-field checks (the kind of source decides which field is required, and so on)."""
     src = cfg.source
-    needed = {"video": "path", "folder": "path", "camera": "device", "url": "url"}[src.kind]
-    if getattr(src, needed) is None:
+    needed = {"video": "path", "folder": "path", "camera": "device", "url": "url"}.get(src.kind)
+    if needed is not None and getattr(src, needed) is None:
         raise _KeyError(f"source.{needed}", f"required when source.kind is {src.kind}")
     _positive("source.queue_size", src.queue_size)
     if src.fps is not None and src.fps <= 0:
@@ -164,17 +172,22 @@ def check_consistency(cfg: Config) -> None:
         raise _KeyError("mqtt.port", f"expected 1..65535, got {mq.port}")
     if mq.qos not in (0, 1, 2):
         raise _KeyError("mqtt.qos", f"expected 0, 1 or 2, got {mq.qos}")
-    if (mq.username is None) != (mq.password is None):
-        missing = "mqtt.password" if mq.password is None else "mqtt.username"
-        raise _KeyError(missing, "username and password must be given together")
-    if mq.ca_file is not None and not mq.tls:
-        raise _KeyError("mqtt.ca_file", "given but mqtt.tls is false")
+    if mq.password is not None and mq.password_file is not None:
+        raise _KeyError("mqtt.password_file", "given together with mqtt.password: keep only the file")
+    if mq.username is None and (mq.password is not None or mq.password_file is not None):
+        raise _KeyError("mqtt.username", "required when a password is given")
+    for key in ("ca_file", "cert_file", "key_file"):
+        if getattr(mq, key) is not None and not mq.tls:
+            raise _KeyError(f"mqtt.{key}", "given but mqtt.tls is false")
+    if (mq.cert_file is None) != (mq.key_file is None):
+        raise _KeyError("mqtt.key_file" if mq.key_file is None else "mqtt.cert_file",
+                        "a client certificate needs both cert_file and key_file")
+    _check_topic_level("mqtt.topic_prefix", mq.topic_prefix, allow_slash=True)
     if mq.commands and not mq.enabled:
         raise _KeyError("mqtt.commands", "true but mqtt.enabled is false (commands arrive over MQTT)")
     _check_ranges(cfg)
     _check_dashboard(cfg)
-    if not cfg.station_id or "/" in cfg.station_id or "+" in cfg.station_id or "#" in cfg.station_id:
-        raise _KeyError("station_id", f"expected a non-empty name without / + #, got {_describe(cfg.station_id)}")
+    _check_topic_level("station_id", cfg.station_id, allow_slash=False)
 
 
 def _check_ranges(cfg: Config) -> None:
@@ -213,13 +226,24 @@ def _check_ranges(cfg: Config) -> None:
         raise _KeyError("inspection.deadline_ms", f"expected a positive number or null, got {deadline}")
 
 
+def _check_topic_level(key: str, value: str, allow_slash: bool) -> None:
+    """MQTT topic names: no wildcards, no empty level, not a $SYS-like name, no NUL, not too long."""
+    bad = "+#\x00" + ("" if allow_slash else "/")
+    if not value or any(c in value for c in bad) or value.startswith("$") or len(value.encode()) > 1024 \
+            or (allow_slash and "" in value.split("/")):
+        what = "levels separated by /" if allow_slash else "one level"
+        raise _KeyError(key, f"expected a topic name ({what}; no + or # wildcards, no empty level, not starting "
+                             f"with $), got {_describe(value)}")
+
+
 def _check_dashboard(cfg: Config) -> None:
     d = cfg.dashboard
     if not 1 <= d.port <= 65535:
         raise _KeyError("dashboard.port", f"expected 1..65535, got {d.port}")
-    if d.enabled and d.token_file is None:
+    if d.enabled and d.token_file is None and credential("dashboard-token") is None:
         raise _KeyError("dashboard.token_file", "required when dashboard.enabled is true (a file holding the "
-                                                "token that every POST must present)")
+                                                "token that every POST must present), or systemd's "
+                                                "LoadCredential=dashboard-token:FILE")
     if not d.host:
         raise _KeyError("dashboard.host", "expected an address to bind, e.g. 127.0.0.1")
     if d.what_if_frames < 0:
@@ -246,6 +270,9 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.model.backbone_weights = fix(cfg.model.backbone_weights)
     cfg.inspection.profile = fix(cfg.inspection.profile)
     cfg.mqtt.ca_file = fix(cfg.mqtt.ca_file)
+    cfg.mqtt.cert_file = fix(cfg.mqtt.cert_file)
+    cfg.mqtt.key_file = fix(cfg.mqtt.key_file)
+    cfg.mqtt.password_file = fix(cfg.mqtt.password_file)
     cfg.dashboard.token_file = fix(cfg.dashboard.token_file)
     out = cfg.output
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
@@ -265,6 +292,9 @@ def _line_index(node: yaml.Node | None) -> dict[str, int]:
         if isinstance(n, yaml.MappingNode):
             for key_node, value_node in n.value:
                 key = f"{prefix}{key_node.value}"
+                if key in index:  # PyYAML would silently keep the last one
+                    raise _KeyError(key, f"duplicate key (first on line {index[key]}, again on line "
+                                         f"{key_node.start_mark.line + 1})")
                 index[key] = key_node.start_mark.line + 1
                 walk(value_node, key + ".")
 

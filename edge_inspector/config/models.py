@@ -98,9 +98,14 @@ class MqttConfig:
     port: int = 1883
     client_id: str | None = None  # default: edge-inspector-<station_id>
     username: str | None = None
-    password: str | None = None
+    password: str | None = None  # plaintext in the YAML still works, with a warning: prefer password_file
+    # a file holding the password (e.g. /etc/edge-inspector/line1.mqtt-password, mode 0640); without either, a
+    # username takes the password from systemd's $CREDENTIALS_DIRECTORY/mqtt-password (LoadCredential=)
+    password_file: Path | None = None
     tls: bool = False
-    ca_file: Path | None = None
+    ca_file: Path | None = None  # the CA that signed the broker's certificate (None: the system's CAs)
+    cert_file: Path | None = None  # client certificate (PEM), for brokers that authenticate clients by certificate
+    key_file: Path | None = None  # its private key (PEM)
     topic_prefix: str = "edge-inspector"
     keepalive: int = 30
     qos: int = 1

@@ -18,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..config.models import MqttConfig
+from ..mqtt_auth import apply_auth
 from .contract import OFFLINE, ONLINE, encode, status_payload, topics
 
 log = logging.getLogger(__name__)
@@ -64,10 +65,8 @@ class MqttConnection:
         )
         self.client.max_inflight_messages_set(max(1, cfg.max_inflight) + 8)  # + status/stats headroom
         self.client.reconnect_delay_set(min_delay=1, max_delay=max(1, round(cfg.reconnect_max_delay)))
-        if cfg.username is not None:
-            self.client.username_pw_set(cfg.username, cfg.password)
-        if cfg.tls:
-            self.client.tls_set(ca_certs=str(cfg.ca_file) if cfg.ca_file is not None else None)
+        apply_auth(self.client, username=cfg.username, password=cfg.password, tls=cfg.tls, ca_file=cfg.ca_file,
+                   cert_file=cfg.cert_file, key_file=cfg.key_file)
         self.client.on_connect = self._handle_connect
         self.client.on_disconnect = self._handle_disconnect
         self.client.on_publish = self._handle_publish

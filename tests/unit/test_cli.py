@@ -102,14 +102,35 @@ def test_validate_config_refuses_a_nan_model_threshold(tmp_path: Path) -> None:
     assert "metadata.json: image_threshold: expected a finite number, got nan" in lines[0]
 
 
-def test_validate_config_reports_the_model_threshold_when_auto(tmp_path: Path) -> None:
-    model = write_model_dir(tmp_path / "model")
+def test_validate_config_loads_the_model_and_reports_its_threshold_when_auto(tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="the tiny test model is a PyTorch checkpoint")
+    from helpers.tiny_model import make_model
+
+    model = make_model(tmp_path)
     res = cli("validate-config", str(write_config(tmp_path, model)))
     assert res.returncode == 0, res.stderr
-    assert "OK" in res.stdout and "threshold 0.125 from the model" in res.stdout
+    assert "OK" in res.stdout and "threshold 0.4321 from the model" in res.stdout
+    assert "loads on torch:cpu:fp32" in res.stdout
     res = cli("validate-config", str(write_config(tmp_path, model, threshold="0.5")))
     assert res.returncode == 0, res.stderr
     assert "threshold 0.5 from the config" in res.stdout
+
+
+def test_validate_config_refuses_a_missing_model_unless_told_to_skip_it(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tmp_path / "not-deployed")
+    res = cli("validate-config", str(config))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"edge-inspector validate-config: error: model.path {tmp_path / 'not-deployed'}: not found (deploy the "
+        "model first, or --skip-model)"]
+    res = cli("validate-config", "--skip-model", str(config))
+    assert res.returncode == 0 and "(not checked)" in res.stdout, res.stderr
+
+
+def test_validate_config_refuses_a_weightless_model_dir(tmp_path: Path) -> None:
+    res = cli("validate-config", str(write_config(tmp_path, write_model_dir(tmp_path / "model"))))
+    assert res.returncode == 2
+    assert "no backend can score this model here" in res.stderr.strip().splitlines()[-1]
 
 
 def test_validate_config_refuses_a_dir_without_metadata(tmp_path: Path) -> None:
@@ -124,12 +145,12 @@ def test_validate_config_checks_the_dashboard_token_file(tmp_path: Path) -> None
     config = write_config(tmp_path, model)
     token = tmp_path / "dashboard.token"
     config.write_text(config.read_text() + f"dashboard:\n  enabled: true\n  token_file: {token}\n")
-    res = cli("validate-config", str(config))
+    res = cli("validate-config", "--skip-model", str(config))
     assert res.returncode == 2
-    assert res.stderr.strip().splitlines() == [
+    assert res.stderr.strip().splitlines()[-1:] == [
         f"edge-inspector validate-config: error: dashboard.token_file {token}: cannot be read "
         f"([Errno 2] No such file or directory: '{token}')"]
     token.write_text("0123456789abcdef0123456789abcdef\n")
-    res = cli("validate-config", str(config))
+    res = cli("validate-config", "--skip-model", str(config))
     assert res.returncode == 0, res.stderr
     assert "dashboard http://127.0.0.1:8088/" in res.stdout

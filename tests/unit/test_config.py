@@ -66,8 +66,19 @@ def test_state_directory_from_systemd_is_the_output_default(tmp_path: Path, monk
         ("source:\n  kind: webcam\n", "source.kind: expected one of video, camera, url, folder"),
         ("source:\n  kind: camera\n", "source.device: required when source.kind is camera"),
         ("source:\n  path: a.avi\n  queue_size: 0\n", "source.queue_size: expected >= 1, got 0"),
-        ("mqtt:\n  username: op\n", "mqtt.password: username and password must be given together"),
-        ("station_id: a/b\n", "station_id: expected a non-empty name without / + #"),
+        ("mqtt:\n  username: op\n", "mqtt.password_file: required with mqtt.username"),
+        ("mqtt:\n  password: pw\n", "mqtt.username: required when a password is given"),
+        ("mqtt:\n  username: op\n  password: pw\n  password_file: f\n", "mqtt.password_file: given together"),
+        ("mqtt:\n  tls: true\n  cert_file: c.pem\n", "mqtt.key_file: a client certificate needs both"),
+        ("mqtt:\n  key_file: k.pem\n", "mqtt.key_file: given but mqtt.tls is false"),
+        ("mqtt:\n  keepalive: -5\n", "mqtt.keepalive: expected a positive number, got -5"),
+        ("mqtt:\n  topic_prefix: a/#\n", 'mqtt.topic_prefix: expected a topic name'),
+        ("mqtt:\n  topic_prefix: a//b\n", 'mqtt.topic_prefix: expected a topic name'),
+        ("mqtt:\n  topic_prefix: $SYS\n", 'mqtt.topic_prefix: expected a topic name'),
+        ("mqtt:\n  port: 1883\n  port: 1884\n", "mqtt.port: duplicate key (first on line 2, again on line 3)"),
+        ("inspection:\n  deadline_ms: -1\n", "inspection.deadline_ms: expected a positive number or null"),
+        ("station_id: a/b\n", "station_id: expected a topic name (one level"),
+        ("station_id: a+\n", "station_id: expected a topic name (one level"),
         ("mqtt: 5\n", "mqtt: expected a mapping, got 5"),
     ],
 )
@@ -101,7 +112,7 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
 
 def test_validate_config_cli_exit_codes(tmp_path: Path) -> None:
     good = write(tmp_path, VALID)
-    ok = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "validate-config", str(good)],
+    ok = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "validate-config", "--skip-model", str(good)],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "OK" in ok.stdout
@@ -112,3 +123,42 @@ def test_validate_config_cli_exit_codes(tmp_path: Path) -> None:
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and 'mqtt.port: expected integer, got "abc"' in lines[0]
+
+
+def test_the_mqtt_password_comes_from_its_file_or_systemd_credentials(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    base = "source:\n  kind: video\n  path: a.avi\nmodel:\n  path: m\n"
+    (tmp_path / "pw").write_text("s3cret-from-file\n")
+    cfg = load_config(write(tmp_path, base + "mqtt:\n  username: op\n  password_file: pw\n"))
+    assert cfg.mqtt.password == "s3cret-from-file" and cfg.mqtt.password_file == tmp_path / "pw"
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "mqtt-password").write_text("s3cret-from-systemd")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    assert load_config(write(tmp_path, base + "mqtt:\n  username: op\n")).mqtt.password == "s3cret-from-systemd"
+    with caplog.at_level("WARNING"):
+        cfg = load_config(write(tmp_path, base + "mqtt:\n  username: op\n  password: plain-text-pw\n"))
+    assert cfg.mqtt.password == "plain-text-pw" and "mqtt.password is in plaintext" in caplog.text
+    (tmp_path / "pw").unlink()
+    with pytest.raises(ConfigError, match=r"mqtt.password_file .*pw: cannot be read"):
+        load_config(write(tmp_path, base + "mqtt:\n  username: op\n  password_file: pw\n"))
+
+
+def test_secrets_and_url_credentials_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from edge_inspector import redact
+
+    redact.register("hunter2-password")
+    logger = logging.getLogger("edge_inspector.test_redact")
+    caplog.handler.addFilter(redact.RedactingFilter())
+    with caplog.at_level("INFO"):
+        logger.info("connecting with %s to %s", "hunter2-password", "rtsp://cam:pa55word@10.0.0.7/stream")
+        try:
+            raise ValueError("bad password hunter2-password")
+        except ValueError:
+            logger.exception("failed")
+    assert "hunter2-password" not in caplog.text and "pa55word" not in caplog.text
+    assert "rtsp://cam:***@10.0.0.7/stream" in caplog.text
+    assert redact.redact_url("http://u:p@h/x and rtsp://a:b@c") == "http://u:***@h/x and rtsp://a:***@c"

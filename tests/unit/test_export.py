@@ -14,17 +14,16 @@ torch = pytest.importorskip("torch", reason="export needs torch (pip install .[t
 onnx = pytest.importorskip("onnx", reason="export needs onnx (pip install .[train])")
 pytest.importorskip("onnxruntime", reason="export checks with onnxruntime (pip install .[onnx])")
 
+from helpers.tiny_model import make_model  # noqa: E402
+
 from edge_inspector.backends import BACKEND_NAMES, BackendError, BackendOptions, create_backend  # noqa: E402
 from edge_inspector.backends.selection import select_backend  # noqa: E402
 from edge_inspector.export import ExportError  # noqa: E402
 from edge_inspector.export.onnx_checks import TRT_FRIENDLY_OPS, check_onnx  # noqa: E402
 from edge_inspector.export.onnx_export import export_onnx, file_sha256  # noqa: E402
 from edge_inspector.export.parity import parity_frames  # noqa: E402
-from edge_inspector.model.checkpoint import load_model, save_model  # noqa: E402
+from edge_inspector.model.checkpoint import load_model  # noqa: E402
 from edge_inspector.model.metadata import ModelMetadata  # noqa: E402
-from edge_inspector.model.networks import build_model  # noqa: E402
-
-ARCH = {"encoder_layers": 2, "width": 32}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -33,16 +32,6 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-def make_model(root: Path, kind: str = "scratch", size: int = 64) -> Path:
-    """A random-init model dir with distinctive thresholds and statistics to follow through export."""
-    torch.manual_seed(0)
-    model = build_model(kind, (size, size), ARCH)
-    meta = ModelMetadata(model_id=f"{kind}-unit", kind=kind, input_size=(size, size), arch=ARCH,
-                         mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), image_threshold=0.4321,
-                         pixel_threshold=0.3456, score_stats={"good_mean": 0.12, "good_std": 0.03})
-    return save_model(model, meta, root / f"{kind}-model")
 
 
 @pytest.fixture(scope="module")
