@@ -96,7 +96,7 @@ class Subscriber:
 
     def __init__(
         self, host: str, port: int, topic: str, client_id: str | None = None, clean_session: bool = True,
-        username: str | None = None, password: str | None = None,
+        username: str | None = None, password: str | None = None, tls: dict[str, str] | None = None,
     ) -> None:
         self.host, self.port, self.topic = host, port, topic
         self.messages: list[tuple[str, Any]] = []
@@ -110,6 +110,8 @@ class Subscriber:
         )
         if username is not None:
             self.client.username_pw_set(username, password)
+        if tls is not None:  # ca_certs, certfile, keyfile
+            self.client.tls_set(**tls)
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(self.topic, qos=1)
         self.client.on_subscribe = lambda *a: self._subscribed.set()
@@ -154,7 +156,7 @@ class Subscriber:
 @pytest.fixture
 def mqtt_subscriber() -> Iterator[Callable[..., Subscriber]]:
     """Factory: mqtt_subscriber(broker, topic_filter, client_id=None, clean_session=True, username=None,
-    password=None) -> started Subscriber."""
+    password=None, tls=None) -> started Subscriber."""
     started: list[Subscriber] = []
 
     def make(broker: LocalBroker, topic: str, **kwargs: Any) -> Subscriber:
