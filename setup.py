@@ -9,6 +9,7 @@ RUNTIME = [
     "opencv-python-headless>=4.8",
     "paho-mqtt>=2.0,<3",
     "pyyaml>=6.0",
+    "prometheus-client>=0.20",  # metrics.enabled: /metrics and /healthz (small, pure Python, no dependencies)
 ]
 # The ONNX Runtime backend (the torch-free runtime); onnx is needed by int8 quantisation and checks.
 ONNX = ["onnx>=1.15", "onnxruntime>=1.17"]

@@ -237,6 +237,13 @@ def _check_topic_level(key: str, value: str, allow_slash: bool) -> None:
 
 
 def _check_dashboard(cfg: Config) -> None:
+    m = cfg.metrics
+    if not 1 <= m.port <= 65535:
+        raise _KeyError("metrics.port", f"expected 1..65535, got {m.port}")
+    if not (math.isfinite(m.broker_down_s) and m.broker_down_s > 0):
+        raise _KeyError("metrics.broker_down_s", f"expected a positive number, got {m.broker_down_s}")
+    if m.enabled and cfg.dashboard.enabled and (m.host, m.port) == (cfg.dashboard.host, cfg.dashboard.port):
+        raise _KeyError("metrics.port", f"{m.port} is also dashboard.port")
     d = cfg.dashboard
     if not 1 <= d.port <= 65535:
         raise _KeyError("dashboard.port", f"expected 1..65535, got {d.port}")

@@ -163,6 +163,16 @@ class DashboardConfig:
 
 
 @dataclass
+class MetricsConfig:
+    """Prometheus metrics and /healthz on a local HTTP port (docs/metrics.md)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # localhost unless the plant engineer binds it elsewhere
+    port: int = 9108
+    broker_down_s: float = 30.0  # /healthz turns unhealthy when the broker connection is down this long
+
+
+@dataclass
 class Config:
     """The whole daemon configuration (one YAML file)."""
 
@@ -174,3 +184,4 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)

@@ -19,6 +19,8 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +34,9 @@ from .between_frames import BetweenFrames
 from .commands import CommandProcessor
 from .control import DaemonControl
 from .live_view import LiveView
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 from .monitor import Monitor
 from .profile_settings import InspectionSettings, resolve_settings
 from .sdnotify import SystemdNotifier
@@ -90,6 +95,12 @@ class Daemon:
             if with_commands and d.what_if_frames > 0 else None  # for what-if replays
         self.live = LiveView() if d.enabled else None
         self.between = BetweenFrames()  # uploaded images judged between two frames
+        self.loop_turned = time.monotonic()  # /healthz: the inspection loop is alive
+        self.metrics: Metrics | None = None
+        if cfg.metrics.enabled:
+            from .metrics import Metrics
+
+            self.metrics = Metrics(self, cfg.metrics)
 
     def use_settings(self, settings: InspectionSettings) -> None:
         """Judge the next frames with `settings`; call on the inspection thread only (between two frames)."""
@@ -118,8 +129,12 @@ class Daemon:
         source = self._source or open_source(cfg.source)
         if self._source is not None:
             source.open()
-        sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=self.stages,
-                      observer=self.live.observe if self.live is not None else None)
+        observers: list[Callable[[Inspection, Path | None], None]] = []
+        if self.live is not None:
+            observers.append(self.live.observe)
+        if self.metrics is not None:
+            observers.append(self.metrics.observe)
+        sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=self.stages, observers=observers)
         frames: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_size)
         if self.settings.profile_status is not None:
             sinks.set_status(model_id=self.model_id, profile=self.settings.profile_status)
@@ -135,8 +150,13 @@ class Daemon:
         )
         monitor = Monitor(self, capture, sinks)
         try:
+            if self.metrics is not None:
+                self.metrics.attach(capture, sinks)
+                self.metrics.serve()
             stop_front_end = self._start_front_end(backend, capture, sinks)
         except BaseException:  # a front end that cannot start (port taken, no token): no run, nothing left open
+            if self.metrics is not None:
+                self.metrics.close()
             sinks.stop(1.0)
             source.close()
             raise
@@ -156,6 +176,8 @@ class Daemon:
             monitor.final(sinks)
             sinks.stop(max(0.5, until - time.monotonic()))
             stop_front_end()
+            if self.metrics is not None:
+                self.metrics.close()
             if self._backend is None:
                 backend.close()
         return self.summary.finish(time.monotonic() - started, self, capture, sinks)
@@ -164,6 +186,7 @@ class Daemon:
         self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend, sinks: Sinks, monitor: Monitor
     ) -> None:
         while not self.stop_event.is_set():
+            self.loop_turned = time.monotonic()
             monitor.tick()
             if self.commands is not None:
                 self.commands.apply_pending()  # between two frames: no frame is judged with a mix

@@ -36,7 +36,7 @@ from .stages import StageTimes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SINKS = ("contract", "spool", "annotate", "evidence", "audit", "video", "hook", "dashboard")
+SINKS = ("contract", "spool", "annotate", "evidence", "audit", "video", "hook", "observer")
 MB = 1024 * 1024
 
 
@@ -45,7 +45,7 @@ class Sinks:
 
     def __init__(
         self, cfg: Config, run_id: str, on_inspection: Callable[[Inspection], None] | None = None,
-        stages: StageTimes | None = None, observer: Callable[[Inspection, Path | None], None] | None = None,
+        stages: StageTimes | None = None, observers: list[Callable[[Inspection, Path | None], None]] | None = None,
     ) -> None:
         out = cfg.output
         assert out.audit_log is not None and out.evidence_dir is not None and cfg.spool.path is not None
@@ -63,7 +63,8 @@ class Sinks:
         self.video_path: Path | None = out.annotated_video
         self._video: cv2.VideoWriter | None = None
         self._on_inspection = on_inspection
-        self._observer = observer  # the dashboard's live view: the whole inspection and its evidence path
+        # the dashboard's live view, the metrics: the whole inspection and its evidence path
+        self._observers = list(observers or [])
         self.errors: dict[str, int] = dict.fromkeys(SINKS, 0)
         self.dropped: dict[str, int] = dict.fromkeys(SINKS, 0)
         self._last_log: dict[str, float] = {}
@@ -108,9 +109,9 @@ class Sinks:
                     self._count_drop(job)
                     evidence = None
         self._guard("audit", lambda: self.audit.write(record, evidence=evidence))
-        if self._observer is not None:
-            observer, planned = self._observer, evidence
-            self._guard("dashboard", lambda: observer(inspection, planned))
+        for observer in self._observers:
+            planned = evidence
+            self._guard("observer", lambda: observer(inspection, planned))  # noqa: B023 - called at once
         if self._on_inspection is not None:
             hook = self._on_inspection
             self._guard("hook", lambda: hook(replace(inspection, image=None, anomaly_map=None)))
