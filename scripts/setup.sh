@@ -17,6 +17,19 @@ if [[ ",$extras," == *",dev,"* ]] && ! command -v chromium >/dev/null; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
+if [[ ",$extras," == *",dev,"* ]] && ! command -v systemd-analyze >/dev/null; then
+    echo "== installing systemd (apt) for systemd-analyze in the install-service tests"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq systemd >/dev/null
+fi
+if [[ ",$extras," == *",dev,"* ]] && ! command -v arv-fake-gv-camera-0.8 >/dev/null; then
+    # Aravis for source.kind genicam (the venv loads Debian's python3-gi: edge_inspector/capture/genicam_gi.py)
+    # and its simulated GigE Vision camera (aravis-tools) for tests/integration/test_genicam_source.py
+    echo "== installing Aravis (apt) for the GenICam camera tests"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gir1.2-aravis-0.8 python3-gi aravis-tools \
+        aravis-tools-cli >/dev/null
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
     python3 -m venv .venv

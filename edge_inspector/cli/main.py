@@ -15,6 +15,7 @@ from . import (
     demo,
     evaluate,
     export,
+    install_service,
     parity,
     run,
     synth,
@@ -31,7 +32,8 @@ Adder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 # Order is the order `--help` lists the verbs in.
 ADDERS: list[Adder] = [run.add_parser, validate_config.add_parser, train.add_parser, evaluate.add_parser,
                        calibrate.add_parser, threshold.add_parser, export.add_parser, build_engine.add_parser,
-                       parity.add_parser, bench.add_parser, synth.add_parser, demo.add_parser, watch.add_parser]
+                       parity.add_parser, bench.add_parser, synth.add_parser, demo.add_parser, watch.add_parser,
+                       install_service.add_parser]
 
 
 def _log_level(value: str) -> str:

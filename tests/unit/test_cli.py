@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 VERBS = ["run", "validate-config", "train", "evaluate", "calibrate", "threshold", "export", "build-engine",
-         "parity", "bench", "synth", "demo", "watch"]
+         "parity", "bench", "synth", "demo", "watch", "install-service", "uninstall-service"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
