@@ -16,10 +16,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
-    from ..config import load_config
+    from ..config import ConfigError, load_config
+    from ..config.secrets import missing_secrets
     from ..service.daemon import Daemon
 
     cfg = load_config(args.config)
+    missing = missing_secrets(cfg)
+    if missing:
+        raise ConfigError(f"{args.config}: {missing[0]}")
     front_end = None
     if cfg.dashboard.enabled:
         from ..dashboard import start_dashboard

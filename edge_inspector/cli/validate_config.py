@@ -49,11 +49,16 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
         if not args.skip_model and model_dir is not None:
             loaded.check_model(model_dir, source=f"inspection.profile {profile}")
         shown = f"{loaded.thresholds['image']:g} from profile {loaded.product}/{loaded.station} r{loaded.revision}"
+    from ..config.secrets import missing_secrets
+
+    for line in missing_secrets(cfg):  # systemd passes its credentials to the service only: `run` checks again
+        print(f"edge-inspector validate-config: warning: {line}; not found here", file=sys.stderr)
     dashboard = ""
     if cfg.dashboard.enabled:
-        from ..dashboard import read_token
+        if cfg.dashboard.token_file is not None:
+            from ..dashboard import read_token
 
-        read_token(cfg.dashboard.token_file)  # DashboardError -> one line, exit 2
+            read_token(cfg.dashboard.token_file)  # DashboardError -> one line, exit 2
         dashboard = f", dashboard http://{cfg.dashboard.host}:{cfg.dashboard.port}/"
     print(f"{args.file}: OK (station {cfg.station_id}, source {cfg.source.kind}, {model}, "
           f"backend {cfg.model.backend}, threshold {shown}{dashboard})")

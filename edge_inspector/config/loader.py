@@ -17,7 +17,7 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 from .models import Config
-from .secrets import SecretError, credential, load_secrets
+from .secrets import SecretError, load_secrets
 
 
 class ConfigError(ValueError):
@@ -247,10 +247,6 @@ def _check_dashboard(cfg: Config) -> None:
     d = cfg.dashboard
     if not 1 <= d.port <= 65535:
         raise _KeyError("dashboard.port", f"expected 1..65535, got {d.port}")
-    if d.enabled and d.token_file is None and credential("dashboard-token") is None:
-        raise _KeyError("dashboard.token_file", "required when dashboard.enabled is true (a file holding the "
-                                                "token that every POST must present), or systemd's "
-                                                "LoadCredential=dashboard-token:FILE")
     if not d.host:
         raise _KeyError("dashboard.host", "expected an address to bind, e.g. 127.0.0.1")
     if d.what_if_frames < 0:

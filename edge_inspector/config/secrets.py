@@ -49,11 +49,9 @@ def load_secrets(cfg: Config, source: Path) -> Config:
     if mq.password_file is not None:
         mq.password = read_secret(mq.password_file, "mqtt.password_file")
     elif mq.username is not None and mq.password is None:
-        found = credential("mqtt-password")
-        if found is None:
-            raise SecretError(f"{source}: mqtt.password_file: required with mqtt.username (or systemd's "
-                              "LoadCredential=mqtt-password:FILE, or mqtt.password)")
-        mq.password = read_secret(found, "credential mqtt-password")
+        found = credential("mqtt-password")  # absent outside the service: missing_secrets() says so
+        if found is not None:
+            mq.password = read_secret(found, "credential mqtt-password")
     elif mq.password is not None:
         log.warning("%s: mqtt.password is in plaintext in the config; put it in a file readable only by the "
                     "service (mqtt.password_file) or pass it with systemd's LoadCredential=mqtt-password:FILE",
@@ -63,3 +61,16 @@ def load_secrets(cfg: Config, source: Path) -> Config:
     if board.enabled and board.token_file is None:
         board.token_file = credential("dashboard-token")
     return cfg
+
+
+def missing_secrets(cfg: Config) -> list[str]:
+    """One line per secret the config needs and did not get (`run` refuses to start; validate-config warns:
+    outside the service the systemd credentials are not there)."""
+    missing = []
+    if cfg.mqtt.enabled and cfg.mqtt.username is not None and cfg.mqtt.password is None:
+        missing.append("mqtt.password_file: required with mqtt.username (or systemd's "
+                       "LoadCredential=mqtt-password, or mqtt.password)")
+    if cfg.dashboard.enabled and cfg.dashboard.token_file is None:
+        missing.append("dashboard.token_file: required when dashboard.enabled is true (or systemd's "
+                       "LoadCredential=dashboard-token)")
+    return missing

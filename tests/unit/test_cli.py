@@ -154,3 +154,13 @@ def test_validate_config_checks_the_dashboard_token_file(tmp_path: Path) -> None
     res = cli("validate-config", "--skip-model", str(config))
     assert res.returncode == 0, res.stderr
     assert "dashboard http://127.0.0.1:8088/" in res.stdout
+
+
+def test_run_refuses_to_start_without_the_mqtt_password_it_needs(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tmp_path / "model")
+    config.write_text(config.read_text().replace("mqtt:\n  enabled: false\n", "mqtt:\n  username: station\n"))
+    res = cli("run", "--config", str(config))
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1] == (
+        f"edge-inspector run: error: {config}: mqtt.password_file: required with mqtt.username (or systemd's "
+        "LoadCredential=mqtt-password, or mqtt.password)")

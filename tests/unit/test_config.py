@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_inspector.config import ConfigError, load_config
+from edge_inspector.config.secrets import missing_secrets
 
 VALID = """\
 station_id: line1-cam1
@@ -66,7 +67,6 @@ def test_state_directory_from_systemd_is_the_output_default(tmp_path: Path, monk
         ("source:\n  kind: webcam\n", "source.kind: expected one of video, camera, url, folder"),
         ("source:\n  kind: camera\n", "source.device: required when source.kind is camera"),
         ("source:\n  path: a.avi\n  queue_size: 0\n", "source.queue_size: expected >= 1, got 0"),
-        ("mqtt:\n  username: op\n", "mqtt.password_file: required with mqtt.username"),
         ("mqtt:\n  password: pw\n", "mqtt.username: required when a password is given"),
         ("mqtt:\n  username: op\n  password: pw\n  password_file: f\n", "mqtt.password_file: given together"),
         ("mqtt:\n  tls: true\n  cert_file: c.pem\n", "mqtt.key_file: a client certificate needs both"),
@@ -140,6 +140,11 @@ def test_the_mqtt_password_comes_from_its_file_or_systemd_credentials(tmp_path: 
     with caplog.at_level("WARNING"):
         cfg = load_config(write(tmp_path, base + "mqtt:\n  username: op\n  password: plain-text-pw\n"))
     assert cfg.mqtt.password == "plain-text-pw" and "mqtt.password is in plaintext" in caplog.text
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    cfg = load_config(write(tmp_path, base + "mqtt:\n  username: op\n"))  # outside the service: run refuses
+    assert cfg.mqtt.password is None
+    assert missing_secrets(cfg) == ["mqtt.password_file: required with mqtt.username (or systemd's "
+                                    "LoadCredential=mqtt-password, or mqtt.password)"]
     (tmp_path / "pw").unlink()
     with pytest.raises(ConfigError, match=r"mqtt.password_file .*pw: cannot be read"):
         load_config(write(tmp_path, base + "mqtt:\n  username: op\n  password_file: pw\n"))

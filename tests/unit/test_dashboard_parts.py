@@ -97,7 +97,6 @@ def test_a_bad_time_names_the_key() -> None:
 
 
 @pytest.mark.parametrize(("dashboard", "key"), [
-    ({"enabled": True}, "dashboard.token_file"),
     ({"port": 0}, "dashboard.port"),
     ({"what_if_frames": -1}, "dashboard.what_if_frames"),
     ({"what_if_max_mb": 0}, "dashboard.what_if_max_mb"),
