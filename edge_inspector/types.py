@@ -30,6 +30,7 @@ class Frame:
     image: HxWx3 uint8 BGR (OpenCV order).
     source_index: position of the frame inside its source (video frame number, file index).
     name: human-readable frame name (file name for image folders, "frame_000042" for video).
+    part_id: the part on the line (trigger.mode), set by the daemon when it takes the frame.
     """
 
     seq: int
@@ -38,6 +39,7 @@ class Frame:
     image: np.ndarray
     source_index: int
     name: str
+    part_id: str | None = None
 
     def __post_init__(self) -> None:
         img = self.image
@@ -65,6 +67,7 @@ class DroppedFrame:
     name: str
     reason: str
     kind: str = "queue_full"
+    part_id: str | None = None  # the part the PLC announced (trigger) when the frame is a trigger's missing one
 
 
 @dataclass(frozen=True)
@@ -117,5 +120,6 @@ class Inspection:
     latency_ms: float = 0.0
     inference_ms: float = 0.0
     model_id: str = ""
+    part_id: str | None = None  # the PLC's part id (trigger.mode mqtt) or the camera's frame id (frame_id)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     anomaly_map: np.ndarray | None = field(default=None, repr=False, compare=False)

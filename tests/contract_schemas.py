@@ -17,7 +17,8 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "docs" / "schemas"
 # The topic's last level picks the schema: reject carries the same object as verdict.
-SCHEMA_FOR_LEVEL = {"verdict": "verdict", "reject": "verdict", "status": "status", "stats": "stats"}
+SCHEMA_FOR_LEVEL = {"verdict": "verdict", "reject": "verdict", "status": "status", "stats": "stats",
+                    "trigger": "trigger"}
 # The command topics (mqtt.commands): requests on `.../command`, answers on `.../command/response`.
 SCHEMA_FOR_COMMAND_TOPIC = {"command": "command-request", "command/response": "command-response"}
 

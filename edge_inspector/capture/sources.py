@@ -32,7 +32,8 @@ class SourceError(RuntimeError):
 @dataclass(frozen=True)
 class ReadResult:
     """One read. kind: "frame" (image set), "unreadable" (a frame exists but cannot be decoded),
-    "failed" (a live source delivered nothing: not a frame) or "end" (a finite source is exhausted)."""
+    "failed" (a live source delivered nothing: not a frame), "idle" (a triggered source is alive and waiting
+    for its next trigger: neither a frame nor a failure) or "end" (a finite source is exhausted)."""
 
     kind: str
     image: np.ndarray | None = None
@@ -277,6 +278,10 @@ def open_source(cfg: SourceConfig) -> FrameSource:
         if cfg.device is None:
             raise ValueError("source.device: required for a camera source")
         source = CameraSource(cfg.device, cfg.width, cfg.height)
+    elif cfg.kind == "genicam":
+        from .genicam import GenICamSource  # lazily: only this kind needs Aravis
+
+        source = GenICamSource(cfg.genicam)
     else:
         if not cfg.url:
             raise ValueError("source.url: required for a url source")

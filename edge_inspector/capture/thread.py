@@ -138,6 +138,8 @@ class CaptureThread(threading.Thread):
             self._health.beat()
             if result.kind == "end":
                 return "source exhausted"
+            if result.kind == "idle":  # a triggered camera waiting for its next part: alive, not failing
+                continue
             if result.kind == "failed":  # nothing came: not a frame, so never a FAULT
                 failures += 1
                 with self._lock:
@@ -172,6 +174,11 @@ class CaptureThread(threading.Thread):
                 return True
             self._health.beat()
         return self.stop_event.is_set()
+
+    def next_seq(self) -> int:
+        """Reserve the next sequence number (thread-safe): a FAULT for a part that has no frame (a trigger
+        whose window passed) takes its place in the sequence like a dropped frame."""
+        return self._next_seq()
 
     def _next_seq(self) -> int:
         with self._lock:

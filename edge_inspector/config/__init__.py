@@ -13,6 +13,7 @@ from .models import (
     OutputConfig,
     SourceConfig,
     SpoolConfig,
+    TriggerConfig,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "OutputConfig",
     "SourceConfig",
     "SpoolConfig",
+    "TriggerConfig",
     "load_config",
     "parse_config",
 ]

@@ -237,6 +237,11 @@ def _check_topic_level(key: str, value: str, allow_slash: bool) -> None:
 
 
 def _check_dashboard(cfg: Config) -> None:
+    t = cfg.trigger
+    if not (math.isfinite(t.window_ms) and t.window_ms > 0):
+        raise _KeyError("trigger.window_ms", f"expected a positive number, got {t.window_ms}")
+    if t.mode == "mqtt" and not cfg.mqtt.enabled:
+        raise _KeyError("trigger.mode", "mqtt but mqtt.enabled is false (triggers arrive over MQTT)")
     m = cfg.metrics
     if not 1 <= m.port <= 65535:
         raise _KeyError("metrics.port", f"expected 1..65535, got {m.port}")

@@ -163,6 +163,17 @@ class DashboardConfig:
 
 
 @dataclass
+class TriggerConfig:
+    """Triggered operation: one frame = one part, with the part's id in its verdict (docs/mqtt-contract.md)."""
+
+    # off: every frame is a part, no id; mqtt: the PLC publishes {"part_id": ...} on {prefix}/{station}/trigger
+    # and the next frame within window_ms is that part; frame_id: the camera's frame id is the part id
+    mode: Literal["off", "mqtt", "frame_id"] = "off"
+    window_ms: float = 500.0  # mqtt: a trigger with no frame this long after it is published as FAULT
+    fire_source: bool = True  # mqtt: also fire the source's software trigger (a GenICam camera in trigger mode)
+
+
+@dataclass
 class MetricsConfig:
     """Prometheus metrics and /healthz on a local HTTP port (docs/metrics.md)."""
 
@@ -185,3 +196,4 @@ class Config:
     spool: SpoolConfig = field(default_factory=SpoolConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    trigger: TriggerConfig = field(default_factory=TriggerConfig)

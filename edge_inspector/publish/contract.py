@@ -46,6 +46,7 @@ class Topics:
     stats: str  # periodic telemetry, QoS 0, not retained
     command: str = ""  # requests to the daemon (mqtt.commands), QoS 1; writable only by technicians (broker ACL)
     command_response: str = ""  # one response per request, QoS 1, not retained
+    trigger: str = ""  # the PLC announces a part (trigger.mode mqtt), QoS 1
 
     @property
     def wildcard(self) -> str:
@@ -66,7 +67,7 @@ def topics(prefix: str, station_id: str) -> Topics:
         raise ValueError(f"station_id: expected one topic level without '/', got {station_id!r}")
     base = f"{prefix}/{station_id}"
     return Topics(verdict=f"{base}/verdict", reject=f"{base}/reject", status=f"{base}/status", stats=f"{base}/stats",
-                  command=f"{base}/command", command_response=f"{base}/command/response")
+                  command=f"{base}/command", command_response=f"{base}/command/response", trigger=f"{base}/trigger")
 
 
 def iso_utc(ts: float) -> str:
@@ -114,6 +115,7 @@ def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, rep
         "boxes": [b.as_dict() for b in i.boxes],
         "reason": i.reason,
         "model_id": i.model_id,
+        "part_id": i.part_id,
         "replayed": bool(replayed),
     }
 

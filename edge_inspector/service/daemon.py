@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,7 @@ from .sinks import Sinks
 from .stages import StageTimes
 from .stats import LatencyRecorder
 from .summary import RunSummary
+from .triggers import TriggerMatcher
 from .what_if import InspectionMemory
 
 __all__ = ["Daemon", "RunSummary", "StartFrontEnd", "new_run_id"]
@@ -95,6 +97,7 @@ class Daemon:
             if with_commands and d.what_if_frames > 0 else None  # for what-if replays
         self.live = LiveView() if d.enabled else None
         self.between = BetweenFrames()  # uploaded images judged between two frames
+        self.triggers: TriggerMatcher | None = None  # trigger.mode mqtt, made by run()
         self.loop_turned = time.monotonic()  # /healthz: the inspection loop is alive
         self.metrics: Metrics | None = None
         if cfg.metrics.enabled:
@@ -141,6 +144,7 @@ class Daemon:
         else:
             sinks.set_status(model_id=self.model_id)
         self._open_commands(sinks)
+        self._open_triggers(sinks, source)
         sinks.start(self.stop_event)
         src = cfg.source
         capture = CaptureThread(
@@ -188,6 +192,7 @@ class Daemon:
         while not self.stop_event.is_set():
             self.loop_turned = time.monotonic()
             monitor.tick()
+            self._expire_triggers(capture, sinks)
             if self.commands is not None:
                 self.commands.apply_pending()  # between two frames: no frame is judged with a mix
             self.between.run_pending()
@@ -201,6 +206,7 @@ class Daemon:
                 log.info("source finished")
                 return
             assert isinstance(item, Frame)
+            item = self._with_part_id(item)
             t0 = time.perf_counter()
             self.stages.add("queue_wait", (time.monotonic() - item.captured_mono) * 1000.0)
             self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
@@ -235,6 +241,34 @@ class Daemon:
         # QoS 0: the broker keeps no command for a disconnected daemon (its session is persistent), so a change
         # is carried out now, answered, or not at all; never hours later after the technician gave up.
         conn.subscribe(conn.topics.command, self.commands.submit_json, qos=0)
+
+    def _open_triggers(self, sinks: Sinks, source: FrameSource) -> None:
+        """trigger.mode mqtt: subscribe to {prefix}/{station}/trigger (QoS 1: a trigger is a part; one queued
+        during an outage and delivered late expires as a FAULT with its part id, it is never lost)."""
+        t = self.cfg.trigger
+        if t.mode != "mqtt" or sinks.sender is None:
+            return
+        fire = getattr(source, "trigger", None) if t.fire_source else None
+        self.triggers = TriggerMatcher(t.window_ms / 1000.0, fire=fire)
+        conn = sinks.sender.conn
+        conn.subscribe(conn.topics.trigger, self.triggers.on_trigger_json, qos=1)
+
+    def _with_part_id(self, frame: Frame) -> Frame:
+        mode = self.cfg.trigger.mode
+        if mode == "frame_id":
+            return replace(frame, part_id=frame.name)
+        if self.triggers is not None:
+            return replace(frame, part_id=self.triggers.match(frame.captured_mono))
+        return frame
+
+    def _expire_triggers(self, capture: CaptureThread, sinks: Sinks) -> None:
+        """A part the PLC announced and no frame came for: FAULT with its part id, in sequence order."""
+        if self.triggers is None:
+            return
+        for t in self.triggers.expired():
+            log.warning("part %s: %s", t.part_id, t.reason)
+            self._pending_drops.append(DroppedFrame(capture.next_seq(), t.at_wall, t.at_mono, -1, "",
+                                                    t.reason, kind="trigger_timeout", part_id=t.part_id))
 
     def _flush_at_stop(self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend,
                        sinks: Sinks) -> None:
@@ -273,8 +307,9 @@ class Daemon:
             sinks.emit(Inspection(
                 seq=d.seq, source_index=d.source_index, name=d.name, captured_at=d.captured_at,
                 decided_at=time.time(), verdict=Verdict.FAULT, score=None, threshold=self.threshold,
-                reason=f"frame not inspected: {d.reason}",
+                reason=d.reason if d.kind == "trigger_timeout" else f"frame not inspected: {d.reason}",
                 latency_ms=(time.monotonic() - d.captured_mono) * 1000.0, model_id=self.model_id,
+                part_id=d.part_id,
             ))
 
     def _inspect(self, frame: Frame, backend: Backend) -> Inspection:
@@ -332,5 +367,5 @@ class Daemon:
             seq=frame.seq, source_index=frame.source_index, name=frame.name, captured_at=frame.captured_at,
             decided_at=time.time(), verdict=verdict, score=score, threshold=self.threshold, boxes=tuple(boxes),
             reason=reason, latency_ms=latency_ms, inference_ms=inference_ms, model_id=self.model_id,
-            image=frame.image, anomaly_map=amap,
+            part_id=frame.part_id, image=frame.image, anomaly_map=amap,
         )

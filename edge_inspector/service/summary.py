@@ -26,6 +26,7 @@ class RunSummary:
     dropped: int = 0  # queue full (scorer slower than the source) or still queued at shutdown
     unreadable: int = 0  # frames that exist but could not be decoded
     unsupported: int = 0  # frames the capture could not convert to 8-bit BGR
+    trigger_timeouts: int = 0  # parts the PLC announced that no frame came for (FAULT with their part id)
     scorer_errors: int = 0  # exceptions and non-finite scores or maps
     deadline_missed: int = 0
     seconds: float = 0.0
@@ -51,7 +52,9 @@ class RunSummary:
 
     def count_drop(self, kind: str) -> None:
         """One more frame that was not inspected, by the capture's reason kind."""
-        if kind == "unreadable":
+        if kind == "trigger_timeout":
+            self.trigger_timeouts += 1
+        elif kind == "unreadable":
             self.unreadable += 1
         elif kind == "unsupported":
             self.unsupported += 1
@@ -83,7 +86,8 @@ class RunSummary:
         return [
             f"run {self.run_id}: frames {self.frames}: PASS {self.passed}, FAIL {self.failed}, FAULT {self.faults}"
             f" (dropped {self.dropped}, unreadable {self.unreadable}, unsupported {self.unsupported},"
-            f" scorer errors {self.scorer_errors}, deadline missed {self.deadline_missed})",
+            f" scorer errors {self.scorer_errors}, deadline missed {self.deadline_missed}"
+            + (f", trigger timeouts {self.trigger_timeouts})" if self.trigger_timeouts else ")"),
             f"capture-to-verdict latency: {self.latency}",
             f"inference latency: {self.inference}",
             f"throughput {fps:.1f} frames/s over {self.seconds:.1f} s; capture {self.capture_state or 'n/a'}",

@@ -33,7 +33,8 @@ from edge_inspector.types import Box, Inspection, Verdict
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 KEYS = {"schema", "version", "station", "run_id", "seq", "source_index", "frame", "captured_at", "captured_ts",
-        "decided_at", "latency_ms", "verdict", "score", "threshold", "boxes", "reason", "model_id", "replayed"}
+        "decided_at", "latency_ms", "verdict", "score", "threshold", "boxes", "reason", "model_id", "part_id",
+        "replayed"}
 CAPTURED = 1714564800.1234  # 2024-05-01T12:00:00.123Z
 RUN = "20240501T115820Z-3fa9c1"
 T = topics("edge-inspector", "line1")
@@ -84,7 +85,7 @@ def test_verdict_payload_keys_and_types() -> None:
     assert p["frame"] == "part_0007.png" and p["verdict"] == "FAIL" and p["model_id"] == "m1"
     assert isinstance(p["score"], float) and isinstance(p["threshold"], float) and isinstance(p["latency_ms"], float)
     assert p["boxes"] == [{"x": 10, "y": 20, "w": 30, "h": 40, "area": 340, "peak": 0.9}]
-    assert p["replayed"] is False
+    assert p["replayed"] is False and p["part_id"] is None
     assert json.loads(encode(p)) == p, "survives the wire unchanged"
     validate_message(T.verdict, p)
     validate_message(T.reject, p)
@@ -143,7 +144,9 @@ def test_topics() -> None:
         "edge-inspector/line1/stats")
     assert t.wildcard == "edge-inspector/line1/#"
     assert topics("plant/a", "s").verdict == "plant/a/s/verdict"
-    assert {topic.rsplit("/", 1)[1] for topic in (t.verdict, t.reject, t.status, t.stats)} == set(SCHEMA_FOR_LEVEL)
+    assert t.trigger == "edge-inspector/line1/trigger"
+    assert {topic.rsplit("/", 1)[1] for topic in (t.verdict, t.reject, t.status, t.stats, t.trigger)} == \
+        set(SCHEMA_FOR_LEVEL)
 
 
 @pytest.mark.parametrize(("prefix", "station"), [("", "s"), ("p", ""), ("p/#", "s"), ("p", "s+"), ("p", "a/b")])
@@ -252,7 +255,9 @@ def test_schemas_agree_with_the_code_on_enums_and_keys() -> None:
     assert set(stats["properties"]["capture"]["properties"]["state"]["enum"]) == CAPTURE_STATES
     assert set(status["properties"]["capture"]["properties"]["state"]["enum"]) == CAPTURE_STATES
     assert set(stats["required"]) == {"schema", "version", "station", "run_id", "at", "ts"} | STATS_BODY_KEYS
-    assert set(load_schema("verdict")["required"]) == KEYS
+    verdict = load_schema("verdict")
+    # part_id came as a new optional key of contract 2: sent always, required never (older spooled verdicts)
+    assert set(verdict["required"]) == KEYS - {"part_id"} and set(verdict["properties"]) == KEYS
 
 
 def _verdict(**changes: Any) -> dict[str, Any]:
@@ -300,8 +305,8 @@ def test_invalid_status_and_unknown_topic() -> None:
 def test_the_examples_in_the_contract_page_are_valid() -> None:
     page = Path(__file__).resolve().parents[2] / "docs" / "mqtt-contract.md"
     examples = re.findall(r"```json\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
-    assert len(examples) == 3, "docs/mqtt-contract.md shows one verdict, one status and one stats example"
-    for example, level in zip(examples, ("verdict", "status", "stats"), strict=True):
+    assert len(examples) == 4, "docs/mqtt-contract.md shows a verdict, a status, a stats and a trigger example"
+    for example, level in zip(examples, ("verdict", "status", "stats", "trigger"), strict=True):
         validate_message(f"edge-inspector/line1/{level}", json.loads(example))
 
 
