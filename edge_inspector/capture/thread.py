@@ -7,7 +7,9 @@ fastest pacing waits for queue space instead (nothing is lost), checking the sto
 Every decoded image is converted by convert.to_bgr8; one it cannot convert (or any error building the
 Frame) becomes a DroppedFrame of kind "unsupported" and capture goes on. A failed read of a live source is
 not a frame: it is counted, never dropped. After max_consecutive_failures failed reads in a row, or no frame
-for stall_seconds, the live source is closed and reopened every reconnect_seconds until it works.
+for stall_seconds, the live source is closed and reopened until it works: after reconnect_seconds, then
+with the wait doubling up to reconnect_max_seconds (a camera rebooting is back quickly; a dead one is not
+hammered).
 health() tells the state (see health.CaptureHealth).
 """
 
@@ -50,6 +52,11 @@ class CaptureStats:
     state: str
 
 
+
+def reconnect_delay(attempt: int, base: float, cap: float) -> float:
+    """Seconds to wait before reopen attempt `attempt` + 1: base, 2 base, 4 base, ... at most cap."""
+    return min(cap, base * 2.0 ** min(attempt, 30))
+
 class CaptureThread(threading.Thread):
     """Reads `source` until it ends or `stop_event` is set. Every get/put has a timeout.
 
@@ -68,6 +75,7 @@ class CaptureThread(threading.Thread):
         fps: float | None = None,
         max_consecutive_failures: int = 50,
         reconnect_seconds: float = 2.0,
+        reconnect_max_seconds: float = 30.0,
         stall_seconds: float = 10.0,
         idle_ok: bool = False,
         bit_depth: int = 16,
@@ -79,6 +87,7 @@ class CaptureThread(threading.Thread):
         self.realtime = source.live or pacing == "realtime"
         self.interval = 1.0 / fps if fps else (1.0 / source.fps if source.fps else 0.0)
         self.max_failures, self.reconnect_seconds = max(1, max_consecutive_failures), reconnect_seconds
+        self.reconnect_max_seconds = max(reconnect_seconds, reconnect_max_seconds)
         self.bit_depth = bit_depth
         self.error: BaseException | None = None
         self.unqueued: Frame | None = None  # set at most once, when stopping
@@ -245,14 +254,14 @@ class CaptureThread(threading.Thread):
                 self._health.beat()
 
     def _reconnect(self) -> None:
-        """Close the source and reopen it every reconnect_seconds until it opens or capture stops."""
-        self._health.closed(f"closed; reopening every {self.reconnect_seconds:g} s")
+        """Close the source and reopen it, with backoff (reconnect_delay), until it opens or capture stops."""
+        self._health.closed(f"closed; reopening in {self.reconnect_seconds:g} s")
         try:
             self.source.close()
         except Exception:  # noqa: BLE001 - a broken device may fail to close; reopening is what matters
             log.exception("closing %s failed", self._what)
         attempt, last_error = 0, ""
-        while not self._wait(self.reconnect_seconds):
+        while not self._wait(reconnect_delay(attempt, self.reconnect_seconds, self.reconnect_max_seconds)):
             attempt += 1
             try:
                 self.source.open()
@@ -261,8 +270,8 @@ class CaptureThread(threading.Thread):
                 error = " ".join(str(exc).split()) or repr(exc)
                 self._health.set("reconnecting", f"reopen failed: {error} (attempt {attempt})")
                 if error != last_error:  # one line per kind of failure, not one per attempt
-                    log.warning("%s: reopen failed: %s (retrying every %g s)", self._what, error,
-                                self.reconnect_seconds)
+                    log.warning("%s: reopen failed: %s (retrying with backoff %g..%g s)", self._what, error,
+                                self.reconnect_seconds, self.reconnect_max_seconds)
                 last_error = error
                 continue
             with self._lock:

@@ -199,6 +199,7 @@ def _check_ranges(cfg: Config) -> None:
         _positive(key, value)
     positive_numbers = (
         ("source.stall_seconds", src.stall_seconds), ("source.reconnect_seconds", src.reconnect_seconds),
+        ("source.reconnect_max_seconds", src.reconnect_max_seconds),
         ("mqtt.keepalive", float(mq.keepalive)), ("mqtt.reconnect_max_delay", mq.reconnect_max_delay),
         ("mqtt.publish_timeout", mq.publish_timeout), ("mqtt.connect_timeout", mq.connect_timeout),
         ("spool.max_age_hours", sp.max_age_hours), ("output.audit_max_mb", out.audit_max_mb),

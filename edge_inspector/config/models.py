@@ -39,7 +39,8 @@ class SourceConfig:
     queue_size: int = 4  # bounded queue between capture and scorer
     width: int | None = None  # requested camera resolution
     height: int | None = None
-    reconnect_seconds: float = 2.0  # live sources: wait before reopening a stalled stream
+    reconnect_seconds: float = 2.0  # live sources: wait before reopening a stalled stream ...
+    reconnect_max_seconds: float = 30.0  # ... doubling after each failed attempt up to this
     max_consecutive_failures: int = 50  # failed reads in a row before a live source is reopened
     bit_depth: int = 16  # significant bits of 16-bit frames (10, 12, 14 or 16): value >> (bit_depth - 8)
     open_timeout_ms: int = 10000  # network streams (FFmpeg): give up opening after this long

@@ -150,6 +150,7 @@ class Daemon:
         capture = CaptureThread(
             source, frames, self.stop_event, pacing=src.pacing, fps=src.fps,
             max_consecutive_failures=src.max_consecutive_failures, reconnect_seconds=src.reconnect_seconds,
+            reconnect_max_seconds=src.reconnect_max_seconds,
             stall_seconds=src.stall_seconds, idle_ok=src.idle_ok, bit_depth=src.bit_depth,
         )
         monitor = Monitor(self, capture, sinks)
