@@ -164,3 +164,15 @@ def test_run_refuses_to_start_without_the_mqtt_password_it_needs(tmp_path: Path)
     assert res.stderr.strip().splitlines()[-1] == (
         f"edge-inspector run: error: {config}: mqtt.password_file: required with mqtt.username (or systemd's "
         "LoadCredential=mqtt-password, or mqtt.password)")
+
+
+def test_watch_against_an_unreachable_broker_is_one_line_not_a_traceback() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = cli("watch", "--host", "127.0.0.1", "--port", str(port))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        f"edge-inspector watch: error: cannot connect to MQTT broker 127.0.0.1:{port}:")
