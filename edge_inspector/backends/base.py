@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.metadata import ModelMetadata
+from ..model.tiling import TileSpec
 from ..types import AnomalyMap
 
 
@@ -28,12 +29,14 @@ class BackendOptions:
     built or exported for it.
     max_batch: the largest batch one inference call sends to the device.
     cuda_graph: capture the fixed-shape scoring step as a CUDA graph (torch on CUDA).
+    tiling: score frames tile by tile at native resolution (model/tiling.py); create_backend wraps.
     """
 
     threads: int = 0
     precision: str = "auto"
     max_batch: int = 8
     cuda_graph: bool = True
+    tiling: TileSpec | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

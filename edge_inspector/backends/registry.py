@@ -88,4 +88,8 @@ def _create(name: str, model_dir: Path, device: str, options: BackendOptions) ->
         raise BackendError(f"backend {name!r} needs a package that is not installed: {exc.name} "
                            f"(pip install edge-inspector[{extra}])") from None
     backend: Backend = getattr(module, attr)(model_dir, device, options)
+    if options.tiling is not None:
+        from .tiled import TiledBackend
+
+        return TiledBackend(backend, options.tiling)
     return backend

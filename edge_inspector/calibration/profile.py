@@ -19,6 +19,7 @@ import yaml
 
 from ..export.onnx_export import file_sha256
 from ..model.metadata import WEIGHTS_FILE, ModelMetadata
+from ..model.tiling import TileSpec
 from .validate import ProfileError, check_profile_dict
 
 SCHEMA_VERSION = 1
@@ -50,10 +51,11 @@ class Profile:
         """Plain dict in the YAML's key order."""
         return asdict(self)
 
-    def check_model(self, model_dir: Path, source: str = "profile") -> None:
-        """Raise ProfileError (one line) unless model_dir is the model this profile was calibrated for."""
+    def check_model(self, model_dir: Path, source: str = "profile", tiling: TileSpec | None = None) -> None:
+        """Raise ProfileError (one line) unless model_dir, scored with `tiling`, is what this profile was
+        calibrated for (tiled and single-pass scores differ: a profile fits one way of scoring)."""
         meta = ModelMetadata.load(Path(model_dir))
-        found = model_fingerprint(model_dir)
+        found = model_fingerprint(model_dir, tiling)
         if found != self.model["fingerprint"]:
             raise ProfileError(
                 f"{source} ({self.product}/{self.station} r{self.revision}) was calibrated for model "
@@ -62,9 +64,21 @@ class Profile:
                 f"--product {self.product} --station {self.station} ...`")
 
 
-def model_fingerprint(model_dir: Path) -> str:
-    """'<sha256 of the source weights, 16 hex>:<precision>'; an export carries its source's hash, so a train dir
-    and its fp32 export share the hash while an int8 export differs in precision."""
+def tiling_tag(tiling: TileSpec | None) -> str:
+    """':tiles<overlap>@<working size>:<score>' for tiled scoring, '' for single-pass."""
+    if tiling is None:
+        return ""
+    score = tiling.score if tiling.score == "max" else f"top{tiling.top_k}"
+    return f":tiles{tiling.overlap}@{tiling.working_size or 'native'}:{score}"
+
+
+def model_fingerprint(model_dir: Path, tiling: TileSpec | None = None) -> str:
+    """'<sha256 of the source weights, 16 hex>:<precision>[<tiling tag>]'; an export carries its source's hash,
+    so a train dir and its fp32 export share the hash while an int8 export differs in precision."""
+    return _weights_fingerprint(Path(model_dir)) + tiling_tag(tiling)
+
+
+def _weights_fingerprint(model_dir: Path) -> str:
     model_dir = Path(model_dir)
     meta = ModelMetadata.load(model_dir)
     if meta.export:

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..backends import BackendOptions, create_backend
 from ..config.models import InspectionConfig
+from ..model.tiling import TileSpec
 from ..postprocess import inspection_mask, regions
 from ..progress import ProgressBar
 from ..training.data import image_files, read_bgr
@@ -50,6 +51,7 @@ class CalibrationRequest:
     backend: str = "auto"
     device: str = "auto"
     threads: int = 0
+    tiling: TileSpec | None = None  # score tile by tile at native resolution, as the daemon's model.tiling
 
 
 @dataclass
@@ -123,7 +125,8 @@ def run_calibration(req: CalibrationRequest, show_progress: bool = True) -> tupl
         ignore = cv2.imread(str(req.ignore_mask), cv2.IMREAD_GRAYSCALE)
         if ignore is None:
             raise FileNotFoundError(f"--ignore-mask {req.ignore_mask}: not a readable image")
-    backend = create_backend(req.backend, req.model_dir, req.device, BackendOptions(threads=req.threads))
+    backend = create_backend(req.backend, req.model_dir, req.device,
+                             BackendOptions(threads=req.threads, tiling=req.tiling))
     try:
         rows, maps = _score(backend, items, req.roi, ignore, show_progress)
         meta, backend_name = backend.metadata, backend.name
@@ -146,7 +149,7 @@ def run_calibration(req: CalibrationRequest, show_progress: bool = True) -> tupl
     for row, amap in zip(rows, maps, strict=True):
         row.has_region = bool(regions(amap, pixel, cfg))  # the daemon's own region search and filters
     result.warnings.extend(_verdict_warnings(result, rows, req.min_area))
-    fingerprint = model_fingerprint(req.model_dir)
+    fingerprint = model_fingerprint(req.model_dir, req.tiling)
     profile = Profile(
         product=req.product, station=req.station, author=req.author or "unknown", reason=req.reason.strip(),
         model={"model_id": meta.model_id, "fingerprint": fingerprint},

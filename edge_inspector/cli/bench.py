@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .tiling_args import add_tiling_args, tiling_spec
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bench", help="measure latency and throughput of a model and of the whole pipeline",
@@ -46,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "latency per verdict with fsync normal and full (no model needed)")
     p.add_argument("--spool-dir", type=Path, default=None, help="where the spool benchmark writes (default: the "
                    "temp dir; use the disk the daemon's state lives on)")
+    add_tiling_args(p)
     p.add_argument("--dashboard", action="store_true", help="--e2e: a third paced run with the dashboard on and a "
                    "simulated browser using it (state and live frame every second, rejects and a what-if every two)")
     p.add_argument("--what-if", action="store_true", help="measure a what-if replay over --frames kept anomaly maps "
@@ -84,6 +87,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       precision=getattr(backend, "precision", args.precision),
                       threads=args.threads, device=args.device)
         lines = summary_lines(result)
+        tiles_per_frame = getattr(backend, "tiles_per_frame", None)
+        if tiles_per_frame is not None:
+            width, height = result["frame_size"]
+            result["tiles_per_frame"] = tiles_per_frame(height, width)
+            lines.insert(1, f"tiled scoring: {result['tiles_per_frame']} tiles per {width}x{height} frame "
+                            f"({backend.name})")
         if args.e2e:
             from ..benchmark_e2e import e2e_summary_lines, run_e2e
 
@@ -107,7 +116,8 @@ def _backend(args: argparse.Namespace) -> Any:
         return NullBackend((args.input_size, args.input_size), defect_every=args.defect_every)
     from ..backends import BackendOptions, create_backend
 
-    options = BackendOptions(threads=args.threads, precision=args.precision, max_batch=max(1, args.batch))
+    options = BackendOptions(threads=args.threads, precision=args.precision, max_batch=max(1, args.batch),
+                             tiling=tiling_spec(args))
     return create_backend(args.backend, args.model, args.device, options)
 
 

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .tiling_args import add_tiling_args, tiling_spec
+
 if TYPE_CHECKING:
     from ..calibration.profile import Profile
 
@@ -54,6 +56,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt (default auto)")
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = all)")
+    add_tiling_args(p)
     p.set_defaults(func=cmd_calibrate)
 
 
@@ -74,7 +77,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         defects=args.defects, policy=args.policy, target=args.target, confidence=args.confidence,
         threshold=args.threshold, pixel_threshold=args.pixel_threshold, min_area=args.min_area,
         min_peak=args.min_peak, roi=args.roi, ignore_mask=args.ignore_mask, author=args.author,
-        backend=args.backend, device=args.device, threads=args.threads)
+        backend=args.backend, device=args.device, threads=args.threads, tiling=tiling_spec(args))
     profile, rows, info = run_calibration(req)
     if profile.ignore_mask is not None:  # the profile names its mask relative to itself, so the folder can move
         profile.ignore_mask = os.path.relpath(profile.ignore_mask, path.parent.resolve())

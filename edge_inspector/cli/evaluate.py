@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from .tiling_args import add_tiling_args, tiling_spec
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("evaluate", help="evaluate a model on an MVTec-layout test set",
@@ -17,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--threads", type=int, default=0, help="CPU inference threads (0 = all)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=None, help="report dir (default MODEL/eval-CATEGORY)")
+    add_tiling_args(p)
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -32,11 +35,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..progress import ProgressBar
     from ..training.data import load_mvtec_test
 
-    backend = create_backend(args.backend, args.model, args.device, BackendOptions(threads=args.threads))
+    spec = tiling_spec(args)
+    backend = create_backend(args.backend, args.model, args.device,
+                             BackendOptions(threads=args.threads, tiling=spec))
     meta = backend.metadata
     samples = load_mvtec_test(args.data)
     backend.warmup()
     h, w = meta.input_size
+    if spec is not None and samples:  # pixel metrics at the working resolution (at most 512): tiling's point
+        from ..model.tiling import working_shape
+
+        height, width = samples[0].image.shape[:2]
+        h, w = working_shape(height, width, min(512, spec.working_size or 512))
     scores, maps, masks, latencies, thumbs = [], [], [], [], []
     bar = ProgressBar("evaluate")
     for i, s in enumerate(samples):

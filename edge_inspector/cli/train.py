@@ -31,6 +31,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--hflip", action="store_true", help="random horizontal flips (not for oriented parts)")
     p.add_argument("--vflip", action="store_true", help="random vertical flips (not for oriented parts)")
     p.add_argument("--max-rotation", type=float, default=0.0, help="random rotation up to +-DEG degrees")
+    p.add_argument("--tiles", action="store_true", help="train on overlapping --input-size tiles of each good "
+                   "image at --working-size (for model.tiling / --tiles at inference)")
+    p.add_argument("--working-size", type=int, default=0, help="--tiles: resize the longer side to this first "
+                   "(aspect kept; 0 = native resolution)")
+    p.add_argument("--overlap", type=int, default=32, help="--tiles: pixels shared by neighbouring tiles")
     p.set_defaults(func=cmd_train)
 
 

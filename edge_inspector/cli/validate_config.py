@@ -47,7 +47,7 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
         loaded = load_profile(profile)  # ProfileError / FileNotFoundError -> one line, exit 2
         if not args.skip_model and model_dir is not None:
-            loaded.check_model(model_dir, source=f"inspection.profile {profile}")
+            loaded.check_model(model_dir, source=f"inspection.profile {profile}", tiling=cfg.model.tiling.spec())
         shown = f"{loaded.thresholds['image']:g} from profile {loaded.product}/{loaded.station} r{loaded.revision}"
     from ..config.secrets import missing_secrets
 
@@ -72,7 +72,7 @@ def _load(cfg: Config) -> str:
     m = cfg.model
     assert m.path is not None
     backend = create_backend(m.backend, m.path, m.device, BackendOptions(threads=1, precision=m.precision,
-                                                                        max_batch=m.max_batch))
+                                                                        max_batch=m.max_batch, tiling=m.tiling.spec()))
     try:
         return backend.name
     finally:

@@ -238,6 +238,12 @@ def _check_topic_level(key: str, value: str, allow_slash: bool) -> None:
 
 
 def _check_dashboard(cfg: Config) -> None:
+    tiles = cfg.model.tiling
+    try:
+        tiles.spec()
+    except ValueError as exc:
+        key, _, problem = str(exc).partition(": ")
+        raise _KeyError(f"model.{key}", problem) from None
     t = cfg.trigger
     if not (math.isfinite(t.window_ms) and t.window_ms > 0):
         raise _KeyError("trigger.window_ms", f"expected a positive number, got {t.window_ms}")

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ..model.tiling import TileSpec
 
 
 @dataclass
@@ -51,6 +54,23 @@ class SourceConfig:
 
 
 @dataclass
+class TilingConfig:
+    """Native-resolution scoring: frames cut into overlapping model-sized tiles (docs/benchmarks.md, Tiling)."""
+
+    enabled: bool = False
+    working_size: int = 0  # the frame's longer side is resized to this first (aspect kept; 0 = native)
+    overlap: int = 32  # pixels shared by neighbouring tiles (blended)
+    score: Literal["max", "topk"] = "max"  # the frame's score: the stitched map's max, or its top_k mean
+    top_k: int = 100
+
+    def spec(self) -> TileSpec | None:
+        """The TileSpec for BackendOptions (None when off); the tile size comes from the model."""
+        from ..model.tiling import TileSpec
+
+        return TileSpec(0, self.overlap, self.working_size, self.score, self.top_k) if self.enabled else None
+
+
+@dataclass
 class ModelConfig:
     """Which trained model scores the frames and on what backend."""
 
@@ -64,6 +84,7 @@ class ModelConfig:
     max_batch: int = 8  # the largest batch sent to the device in one call
     cuda_graph: bool = True  # torch on CUDA: replay the scoring step as a CUDA graph
     backbone_weights: Path | None = None  # ImageNet ResNet-50 weights for training the feature autoencoder
+    tiling: TilingConfig = field(default_factory=TilingConfig)
 
 
 @dataclass

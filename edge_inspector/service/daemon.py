@@ -120,7 +120,7 @@ class Daemon:
         m = cfg.model
         assert m.path is not None  # checked by the config loader
         options = BackendOptions(threads=m.threads, precision=m.precision, max_batch=m.max_batch,
-                                 cuda_graph=m.cuda_graph)
+                                 cuda_graph=m.cuda_graph, tiling=m.tiling.spec())
         backend = self._backend or create_backend(m.backend, m.path, m.device, options)
         meta = backend.metadata
         self.use_settings(resolve_settings(cfg, meta, m.path))

@@ -15,6 +15,7 @@ from .inspection_mask import InspectionMask
 
 if TYPE_CHECKING:
     from ..calibration import Profile
+    from ..model.tiling import TileSpec
 
 log = logging.getLogger(__name__)
 
@@ -39,18 +40,19 @@ def resolve_settings(cfg: Config, meta: ModelMetadata, model_dir: Path) -> Inspe
     pixel = meta.pixel_threshold if insp.pixel_threshold == "auto" else insp.pixel_threshold
     settings = InspectionSettings(float(threshold), float(pixel), insp)
     if insp.profile is not None:
-        settings = _from_profile(insp, insp.profile, model_dir)
+        settings = _from_profile(insp, insp.profile, model_dir, cfg.model.tiling.spec())
     for name, value in (("threshold", settings.threshold), ("pixel threshold", settings.pixel_threshold)):
         if not math.isfinite(value):  # metadata and profiles refuse these; a backend object could still carry one
             raise ValueError(f"model {model_dir}: {name} is {value}, expected a finite number")
     return settings
 
 
-def _from_profile(insp: InspectionConfig, path: Path, model_dir: Path) -> InspectionSettings:
+def _from_profile(insp: InspectionConfig, path: Path, model_dir: Path, cfg_tiling: TileSpec | None,
+                  ) -> InspectionSettings:
     from ..calibration import load_profile
 
     profile = load_profile(path)
-    profile.check_model(model_dir, source=f"profile {path}")
+    profile.check_model(model_dir, source=f"profile {path}", tiling=cfg_tiling)
     if insp.threshold != "auto" or insp.pixel_threshold != "auto":
         log.warning("inspection.profile %s replaces inspection.threshold/pixel_threshold from the config", path)
     return settings_from_profile(insp, profile, path)

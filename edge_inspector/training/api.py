@@ -39,6 +39,8 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
         lr=float(args.lr or base["lr"]), patience=args.patience, hflip=args.hflip, vflip=args.vflip,
         max_rotation=args.max_rotation, random_backbone=args.random_backbone,
         seed=args.seed, device=args.device, max_minutes=args.max_minutes, backbone_weights=args.backbone_weights,
+        tiles=getattr(args, "tiles", False), tile_working_size=getattr(args, "working_size", 0),
+        tile_overlap=getattr(args, "overlap", 32),
     )
     return train(args.data, args.out, cfg)
 

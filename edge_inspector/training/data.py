@@ -71,6 +71,25 @@ def load_images(files: list[Path], input_size: tuple[int, int],
     return np.stack(out)
 
 
+def load_tiles(files: list[Path], tile: int, working_size: int, overlap: int,
+               roi: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(tiles, owner): uint8 RGB [T, tile, tile, 3] cut from every image exactly as tiled inference cuts it
+    (ROI, aspect-kept resize to working_size, padding, overlapping grid), and the image index of each tile."""
+    from ..model import tiling
+
+    tiles: list[np.ndarray] = []
+    owner: list[int] = []
+    for i, path in enumerate(files):
+        crop = crop_roi(read_bgr(path), roi)
+        h, w = tiling.working_shape(crop.shape[0], crop.shape[1], working_size)
+        work = crop if (h, w) == crop.shape[:2] else cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
+        padded = cv2.cvtColor(tiling.pad_to_tile(work, tile), cv2.COLOR_BGR2RGB)
+        cuts = tiling.cut(padded, tiling.grid(padded.shape[0], padded.shape[1], tile, overlap), tile)
+        tiles.extend(np.ascontiguousarray(c) for c in cuts)
+        owner.extend([i] * len(cuts))
+    return np.stack(tiles), np.asarray(owner)
+
+
 def is_grayscale(images: np.ndarray, tolerance: float = 2.0) -> bool:
     """True when uint8 RGB images [N,h,w,3] carry no colour (grey sensors, or grey JPEGs decoded as
     colour): every pixel's channels agree within `tolerance` levels on average (JPEG chroma rounding)."""

@@ -26,7 +26,7 @@ from ..model.preprocess import normalise
 from ..progress import TrainProgress
 from .augment import augment_batch, simulate_anomalies
 from .calibrate import calibrate, score_images
-from .data import data_hash, good_image_files, is_grayscale, load_images, split_train_val
+from .data import data_hash, good_image_files, is_grayscale, load_images, load_tiles, split_train_val
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,11 @@ class TrainConfig:
     max_rotation: float = 0.0  # degrees
     backbone_weights: Path | None = None
     random_backbone: bool = False  # feature AE only: frozen random encoder, for pipeline checks without weights
+    # Train on tiles (model.tiling at inference): input_size is then the tile, cut with `tile_overlap` from each
+    # good image resized (aspect kept) to `tile_working_size` (0: native resolution).
+    tiles: bool = False
+    tile_working_size: int = 0
+    tile_overlap: int = 32
 
     def __post_init__(self) -> None:
         if self.kind not in DEFAULT_LR:
@@ -157,8 +162,14 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     size = (cfg.input_size, cfg.input_size)
     arch = {"encoder_layers": cfg.encoder_layers, "width": cfg.width if cfg.kind != "feature" else 2 * cfg.width}
     meta = ModelMetadata(model_id="", kind=cfg.kind, input_size=size, arch=arch, roi=cfg.roi)
-    images = load_images(files, size, cfg.roi)
-    train_idx, val_idx = split_train_val(len(images), cfg.val_fraction, cfg.seed)
+    owner: np.ndarray | None = None
+    if cfg.tiles:  # split by image, never by tile: a validation image's tiles are never trained on
+        images, owner = load_tiles(files, cfg.input_size, cfg.tile_working_size, cfg.tile_overlap, cfg.roi)
+        train_img, val_img = split_train_val(len(files), cfg.val_fraction, cfg.seed)
+        train_idx, val_idx = np.flatnonzero(np.isin(owner, train_img)), np.flatnonzero(np.isin(owner, val_img))
+    else:
+        images = load_images(files, size, cfg.roi)
+        train_idx, val_idx = split_train_val(len(images), cfg.val_fraction, cfg.seed)
     model = build_model(cfg.kind, size, arch)
     backbone = "random init"
     if cfg.kind == "feature" and not cfg.random_backbone:
@@ -232,6 +243,9 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
         model.load_state_dict(best_state)
     model = model.to(memory_format=torch.contiguous_format)
     scores, maps = score_images(model, images[val_idx], meta, device)
+    if owner is not None:  # an image's score is its highest tile's (blending aside, as tiled inference scores)
+        val_owner = owner[val_idx]
+        scores = np.array([scores[val_owner == i].max() for i in np.unique(val_owner)])
     cal = calibrate(scores, maps, cfg.frr_target)
     meta.image_threshold, meta.pixel_threshold = cal["image_threshold"], cal["pixel_threshold"]
     meta.score_stats, meta.calibration = cal["score_stats"], cal["calibration"]
@@ -243,7 +257,9 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                   "best_val_loss": best,
                   "final_train_loss": history[-1][0] if history else None,
                   "final_val_loss": history[-1][1] if history else None,
-                  "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation}}
+                  "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation},
+                  "tiling": {"working_size": cfg.tile_working_size, "overlap": cfg.tile_overlap,
+                             "tiles": len(images)} if cfg.tiles else None}
     meta.versions = {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__, "edge_inspector": __version__}
     log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", len(val_idx),
