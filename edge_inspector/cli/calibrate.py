@@ -49,6 +49,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--min-peak", type=float, help="a region's maximum must reach this (default: pixel threshold)")
     p.add_argument("--roi", type=_roi, help="inspected area x,y,width,height in frame pixels")
     p.add_argument("--ignore-mask", type=Path, help="PNG, nonzero pixels are not inspected")
+    p.add_argument("--auto-mask", action="store_true", help="find the part in the good images (Otsu + largest "
+                   "contour) and inspect only it: background, fixtures and the image border are ignored")
+    p.add_argument("--mask-margin", type=int, default=0, help="--auto-mask: also ignore this many pixels along "
+                   "the part's own edge")
     p.add_argument("--author", default=os.environ.get("USER") or "unknown", help="who calibrates (default $USER)")
     p.add_argument("--reason", default="", help="why (required): e.g. 'new lighting on line 3'")
     p.add_argument("--out", type=Path, default=Path("calibration"), help="profiles root (default ./calibration)")
@@ -72,6 +76,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.policy == "fixed" and args.threshold is None:
         raise CalibrationError("--policy fixed needs --threshold")
     path = profile_path(args.out, args.product, args.station)  # refuse bad names before minutes of scoring
+    if args.auto_mask:
+        if args.ignore_mask is not None:
+            raise CalibrationError("--auto-mask and --ignore-mask: give one of them")
+        args.ignore_mask = _auto_mask(args, path)
     req = CalibrationRequest(
         model_dir=args.model, good=args.good, product=args.product, station=args.station, reason=args.reason,
         defects=args.defects, policy=args.policy, target=args.target, confidence=args.confidence,
@@ -87,6 +95,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     write_report(profile, rows, info, report_dir)
     print(format_summary(profile, saved, report_dir, info))
     return 0
+
+
+def _auto_mask(args: argparse.Namespace, path: Path) -> Path:
+    """Write the automatic part mask beside the profile, named for the revision it belongs to."""
+    import cv2
+
+    from ..calibration.part_mask import auto_ignore_mask
+    from ..calibration.profile import next_revision
+    from ..calibration.run import good_images
+    from ..training.data import read_bgr
+
+    files = [f for folder in args.good for f in good_images(folder)]
+    mask = auto_ignore_mask([read_bgr(f) for f in files], margin=args.mask_margin)
+    out = path.with_name(f"{args.station}.r{next_revision(args.out, args.product, args.station):04d}.mask.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), mask)
+    print(f"part mask from {len(files)} good images: {out} ({(mask == 0).mean():.1%} of the frame inspected)")
+    return out
 
 
 def format_summary(profile: Profile, saved: Path, report_dir: Path, info: dict[str, Any]) -> str:
