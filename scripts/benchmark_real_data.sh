@@ -9,14 +9,31 @@
 # compared with; the pixel-AE baselines and the feature AE (random frozen encoder: no ImageNet weights
 # exist on our machines) train one after another beside them. Every run is then evaluated on its test set.
 # Environment overrides: EI (the CLI command), SIZE, MIN_BOTTLE, MIN_TILE, MIN_COOKIES, MIN_PIXEL,
-# MIN_FEATURE (minutes), EXTRA (flags for every train), PREFLIGHT=1 (a 1-epoch check of every kind first).
+# MIN_FEATURE (minutes), EXTRA (flags for every train), PREFLIGHT=1 (a 1-epoch check of every kind first),
+# SEEDS (default "0 1 2": every run once per seed, named NAME-s<seed>), SPLITS (default docs/splits: a
+# category with SPLITS/<category>.dev.txt is evaluated on its development part and its remainder apart).
 set -uo pipefail
 data=${1:?usage: benchmark_real_data.sh DATA_ROOT RUNS_DIR}
 runs=${2:?usage: benchmark_real_data.sh DATA_ROOT RUNS_DIR}
 EI=${EI:-edge-inspector}
 SIZE=${SIZE:-256}
 EXTRA=${EXTRA:-}
+SEEDS=${SEEDS:-0 1 2}
+SPLITS=${SPLITS:-$(cd "$(dirname "$0")/.." && pwd)/docs/splits}
 mkdir -p "$runs"
+
+# evaluate DIR CATEGORY: the remainder and the development part apart when a split exists, else everything.
+evaluate() {
+    local dir=$1 cat=$2 split="$SPLITS/$2.dev.txt"
+    if [ -f "$split" ]; then
+        $EI evaluate --data "$data/$cat" --model "$dir/model" --split "$split" --subset dev --out "$dir/eval-dev" \
+            >"$dir/eval-dev.log" 2>&1 &&
+        $EI evaluate --data "$data/$cat" --model "$dir/model" --split "$split" --subset remainder \
+            --out "$dir/eval-remainder" >"$dir/eval.log" 2>&1
+    else
+        $EI evaluate --data "$data/$cat" --model "$dir/model" --out "$dir/eval" >"$dir/eval.log" 2>&1
+    fi
+}
 
 # run NAME CATEGORY MINUTES TRAIN-FLAGS...: train then evaluate; logs in RUNS/NAME/.
 run() {
@@ -28,7 +45,7 @@ run() {
     # shellcheck disable=SC2086
     if $EI train --data "$data/$cat" --out "$dir/model" --input-size "$SIZE" \
         --epochs 100000 --max-minutes "$minutes" "$@" $EXTRA >"$dir/train.log" 2>&1 \
-       && $EI evaluate --data "$data/$cat" --model "$dir/model" --out "$dir/eval" >"$dir/eval.log" 2>&1; then
+       && evaluate "$dir" "$cat"; then
         echo "$(date +%T) done  $name: $(grep -m1 'image AUROC' "$dir/eval.log")"
     else
         echo "$(date +%T) FAILED $name: $(tail -n 3 "$dir/train.log" "$dir/eval.log" 2>/dev/null | tr '\n' ' ')"
@@ -57,15 +74,21 @@ fi
 
 # Oriented parts would forbid flips; bottles seen from above, tile surfaces and cookies allow them.
 aug="--hflip --vflip"
-run scratch-bottle bottle "${MIN_BOTTLE:-4.5}" --model scratch --patience 100000 $aug &
-run scratch-magnetic_tile magnetic_tile "${MIN_TILE:-5}" --model scratch --patience 100000 $aug &
-run scratch-cookie cookie "${MIN_COOKIES:-2}" --model scratch --patience 100000 $aug &
+for seed in $SEEDS; do run "scratch-bottle-s$seed" bottle "${MIN_BOTTLE:-4.5}" --model scratch \
+    --patience 100000 --seed "$seed" $aug; done &
+for seed in $SEEDS; do run "scratch-magnetic_tile-s$seed" magnetic_tile "${MIN_TILE:-5}" --model scratch \
+    --patience 100000 --seed "$seed" $aug; done &
+for seed in $SEEDS; do run "scratch-cookie-s$seed" cookie "${MIN_COOKIES:-2}" --model scratch \
+    --patience 100000 --seed "$seed" $aug; done &
 (
-    for cat in bottle magnetic_tile cookie; do
-        run "pixel-$cat" "$cat" "${MIN_PIXEL:-1}" --model pixel $aug
-    done
-    for cat in bottle magnetic_tile cookie; do
-        run "feature-random-$cat" "$cat" "${MIN_FEATURE:-0.75}" --model feature --random-backbone $aug
+    for seed in $SEEDS; do
+        for cat in bottle magnetic_tile cookie; do
+            run "pixel-$cat-s$seed" "$cat" "${MIN_PIXEL:-1}" --model pixel --seed "$seed" $aug
+        done
+        for cat in bottle magnetic_tile cookie; do
+            run "feature-random-$cat-s$seed" "$cat" "${MIN_FEATURE:-0.75}" --model feature --random-backbone \
+                --seed "$seed" $aug
+        done
     done
 ) &
 wait

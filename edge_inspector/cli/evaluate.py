@@ -20,6 +20,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--device", default="auto")
     p.add_argument("--out", type=Path, default=None, help="report dir (default MODEL/eval-CATEGORY)")
     add_tiling_args(p)
+    p.add_argument("--split", type=Path, default=None, help="a development split file (docs/splits/*.dev.txt): "
+                   "evaluate only --subset of the test set")
+    p.add_argument("--subset", choices=("dev", "remainder"), default="remainder",
+                   help="--split: the development images (to choose methods on) or the untouched remainder")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -40,6 +44,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                              BackendOptions(threads=args.threads, tiling=spec))
     meta = backend.metadata
     samples = load_mvtec_test(args.data)
+    if args.split is not None:
+        from ..evaluation.splits import read_split, select
+
+        rel = [str(Path(s.path).relative_to(args.data)) for s in samples]
+        samples = select(samples, rel, read_split(args.split), args.subset)
     backend.warmup()
     h, w = meta.input_size
     if spec is not None and samples:  # pixel metrics at the working resolution (at most 512): tiling's point
@@ -62,11 +71,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bar.update(i + 1, len(samples))
     bar.close()
     env = describe_machine()
-    env.update({"data": str(args.data), "backend": backend.name})
+    env.update({"data": str(args.data), "backend": backend.name,
+                "split": None if args.split is None else {"file": str(args.split), "subset": args.subset}})
     types = [s.defect_type for s in samples]
     result = evaluate_arrays(args.data.name, types, np.array(scores), np.stack(maps), np.stack(masks),
                              meta.image_threshold, meta.model_id, meta.kind, latencies, env)
-    out_dir = args.out or args.model / f"eval-{args.data.name}"
+    suffix = "" if args.split is None else f"-{args.subset}"
+    out_dir = args.out or args.model / f"eval-{args.data.name}{suffix}"
     paths = write_report(result, out_dir)
     labels = np.array([t != "good" for t in types])
     plot_roc(labels, np.array(scores), result.image_auroc, out_dir / "roc.png", f"{args.data.name} image ROC")

@@ -74,7 +74,8 @@ def format_summary(r: EvaluationResult) -> str:
         f"  image AUROC {_fmt(r.image_auroc)}  pixel AUROC {_fmt(r.pixel_auroc)}  AU-PRO(0.3) {_fmt(r.au_pro)}  "
         f"F1-max {r.f1_max:.4f}",
         f"  at threshold {r.threshold:.4f}: accuracy {t.accuracy:.3f} precision {t.precision:.3f} "
-        f"recall {t.recall:.3f} F1 {t.f1:.3f} (TP {t.tp} FP {t.fp} TN {t.tn} FN {t.fn})",
+        f"recall {t.recall:.3f} F1 {t.f1:.3f} (TP {t.tp} FP {t.fp} TN {t.tn} FN {t.fn}); false-reject rate "
+        f"{t.false_reject_rate:.1%}, escape rate {t.escape_rate:.1%}",
         f"  latency per image p50 {r.latency_ms['p50']:.1f} ms, p99 {r.latency_ms['p99']:.1f} ms",
     ])
 
