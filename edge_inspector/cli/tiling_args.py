@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from ..model.tiling import TileSpec
+if TYPE_CHECKING:  # numpy and OpenCV load only when a verb runs, never for --help
+    from ..model.tiling import TileSpec
 
 
 def add_tiling_args(p: argparse.ArgumentParser) -> None:
@@ -23,4 +25,6 @@ def tiling_spec(args: argparse.Namespace) -> TileSpec | None:
     """The TileSpec for the flags, None without --tiles; ValueError names the flag's setting."""
     if not getattr(args, "tiles", False):
         return None
+    from ..model.tiling import TileSpec
+
     return TileSpec(0, args.overlap, args.working_size, args.tile_score, args.top_k)
