@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..postprocess import postprocess
 from .between_frames import BetweenFrames
 from .commands import CommandProcessor
 from .live_view import LiveView
@@ -110,9 +109,7 @@ class DaemonControl:
         if not (math.isfinite(score) and np.isfinite(amap.map).all()):
             return {"verdict": "FAULT", "score": None, "threshold": s.threshold, "boxes": [], "anomaly_map": None,
                     "reason": "scorer returned non-finite values", "reconstruction": None, "note": None}
-        judged = amap.map if s.mask is None else s.mask.apply(amap.map)
-        verdict, boxes, reason = postprocess(judged, score, threshold=s.threshold,
-                                             pixel_threshold=s.pixel_threshold, cfg=s.inspection)
+        verdict, boxes, reason = s.judge(amap.map, score)
         note: str | None
         try:
             reconstruction = self.backend.reconstruct(image)

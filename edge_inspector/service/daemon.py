@@ -28,7 +28,6 @@ import numpy as np
 from ..backends import Backend, BackendOptions, create_backend
 from ..capture import END_OF_STREAM, CaptureThread, FrameSource, open_source
 from ..config import Config
-from ..postprocess import postprocess
 from ..publish.contract import encode
 from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
 from .between_frames import BetweenFrames
@@ -329,11 +328,7 @@ class Daemon:
                 raise ValueError(f"anomaly map has {bad} non-finite values")
             t2 = time.monotonic()
             self.stages.add("check", (t2 - t1) * 1000.0)
-            judged = amap.map if self.settings.mask is None else self.settings.mask.apply(amap.map)
-            verdict, boxes, reason = postprocess(
-                judged, score, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
-                cfg=self.settings.inspection,
-            )
+            verdict, boxes, reason = self.settings.judge(amap.map, score)
             self.stages.add("postprocess", (time.monotonic() - t2) * 1000.0)
         except Exception as exc:  # noqa: BLE001 - one bad frame or model output must not stop the line
             if self.summary.scorer_errors < 10 or self.summary.scorer_errors % 1000 == 0:

@@ -9,8 +9,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ..config import Config, InspectionConfig
 from ..model.metadata import ModelMetadata
+from ..postprocess import postprocess
+from ..types import Box, Verdict
 from .inspection_mask import InspectionMask
 
 if TYPE_CHECKING:
@@ -31,6 +35,13 @@ class InspectionSettings:
     profile_status: dict[str, Any] | None = None
     profile: Profile | None = None  # the profile in force (its file: profile_path), None without one
     profile_path: Path | None = None
+
+    def judge(self, anomaly_map: np.ndarray, score: float) -> tuple[Verdict, tuple[Box, ...], str]:
+        """The verdict, boxes and reason for one raw (unmasked) map and score under these settings: the one
+        judging step the daemon, an uploaded image and a what-if replay share."""
+        judged = anomaly_map if self.mask is None else self.mask.apply(anomaly_map)
+        return postprocess(judged, score, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
+                           cfg=self.inspection)
 
 
 def resolve_settings(cfg: Config, meta: ModelMetadata, model_dir: Path) -> InspectionSettings:

@@ -2,7 +2,7 @@
 
 The daemon keeps each judged frame's image score and its raw anomaly map (before the ROI mask), exactly
 as the scorer returned them: keeping a reference costs the inspection thread nothing, and a replay runs
-the same postprocess() the daemon runs, so its answer is what the daemon would have decided. Memory is
+the same InspectionSettings.judge() the daemon runs, so its answer is what the daemon would have decided. Memory is
 bounded twice: at most `frames` inspections and at most `max_bytes` of maps (a 1280x1024 float32 map is
 5 MB, so 256 MB keeps about 50 camera frames). FAULTs have no map and are not replayed. A frame judged
 with other settings than those in force now (before a change) is first judged again with the current ones,
@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from ..postprocess import postprocess
 from ..types import Verdict
 from .profile_settings import InspectionSettings
 
@@ -77,10 +76,7 @@ def settings_view(settings: InspectionSettings) -> dict[str, Any]:
 
 
 def _judge(k: Kept, settings: InspectionSettings) -> Verdict:
-    judged = k.anomaly_map if settings.mask is None else settings.mask.apply(k.anomaly_map)
-    verdict, _, _ = postprocess(judged, k.score, threshold=settings.threshold,
-                                pixel_threshold=settings.pixel_threshold, cfg=settings.inspection)
-    return verdict
+    return settings.judge(k.anomaly_map, k.score)[0]
 
 
 def replay(kept: list[Kept], proposed: InspectionSettings, current: InspectionSettings | None = None,
