@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import enable, units
 from .layout import Layout
-from .shell import Say
+from .shell import Say, say_left
 
 
 def _remove(path: Path, say: Say, what: str) -> None:
@@ -48,8 +48,5 @@ def uninstall(root: Path, station: str, purge: bool, say: Say = print) -> list[s
     else:
         say(f"kept: {layout.config}, {layout.models}, {layout.state} (remove them with --purge)")
     say(f"uninstalled {layout.instance}")
-    if left:
-        say("still to do, as root on the line computer:")
-        for cmd in left:
-            say(f"  {cmd}")
+    say_left(left, say)
     return left

@@ -26,6 +26,14 @@ def run_command(cmd: Sequence[str], *, timeout: float = 1800) -> str:
     return res.stdout
 
 
+def say_left(left: Sequence[str], say: Say) -> None:
+    """The commands the installer could not run itself (another root, no systemd), for the engineer to run."""
+    if left:
+        say("still to do, as root on the line computer:")
+        for cmd in left:
+            say(f"  {cmd}")
+
+
 def systemd_running() -> bool:
     """PID 1 is systemd: the test sd_booted(3) uses, the directory systemd creates at boot."""
     return Path("/run/systemd/system").is_dir()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import config_file, enable, units, user, venv
 from .layout import USER, InstallError, Layout
-from .shell import Say
+from .shell import Say, say_left
 
 # validate(config, skip_model): the checks of `validate-config`; raises the CLI's one-line user errors.
 Validate = Callable[[Path, bool], None]
@@ -93,8 +93,5 @@ def install(opts: InstallOptions, validate: Validate, say: Say = print) -> list[
     for label, path in (("executable", layout.executable), ("config", layout.config), ("models", layout.models),
                         ("state", layout.state), ("unit", layout.unit_file)):
         say(f"  {label:<10} {path}")
-    if left:
-        say("still to do, as root on the line computer:")
-        for cmd in left:
-            say(f"  {cmd}")
+    say_left(left, say)
     return left
