@@ -101,3 +101,8 @@ def audit_lines(path: Path) -> int:
         return path.read_bytes().count(b"\n")
     except FileNotFoundError:
         return 0
+
+
+def verdicts(sub: Any) -> list[dict[str, Any]]:
+    """The verdict payloads a test Subscriber (conftest.mqtt_subscriber) has received so far, in order."""
+    return [p for t, p in list(sub.messages) if t.endswith("/verdict")]

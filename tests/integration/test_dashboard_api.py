@@ -21,7 +21,7 @@ import cv2
 import pytest
 import yaml
 from contract_schemas import validate_message
-from helpers.daemon_process import wait_for, write_config
+from helpers.daemon_process import verdicts, wait_for, write_config
 from helpers.dashboard import start_dashboard_daemon
 from helpers.profile import FIXED, calibrate
 
@@ -30,10 +30,6 @@ from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration
 N = 16  # frames in the looping video; the daemon keeps exactly one loop for what-if
-
-
-def verdicts(sub: Any) -> list[dict[str, Any]]:
-    return [p for t, p in list(sub.messages) if t.endswith("/verdict")]
 
 
 def by_name_after(sub: Any, threshold: float, first_seq: int) -> dict[str, str]:

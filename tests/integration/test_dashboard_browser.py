@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import pytest
 from helpers.ci import skip_unless_ci
-from helpers.daemon_process import wait_for
+from helpers.daemon_process import verdicts, wait_for
 from helpers.dashboard import start_dashboard_daemon
 from helpers.profile import FIXED, calibrate
 
@@ -45,10 +45,6 @@ def page() -> Iterator[Any]:
         yield tab
         browser.close()
     assert not errors, f"JavaScript errors: {errors}"
-
-
-def verdicts(sub: Any) -> list[dict[str, Any]]:
-    return [p for t, p in list(sub.messages) if t.endswith("/verdict")]
 
 
 def shot(page: Any, name: str) -> None:

@@ -18,7 +18,7 @@ import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from contract_schemas import validate_message
-from helpers.daemon_process import wait_for, write_config
+from helpers.daemon_process import verdicts, wait_for, write_config
 from helpers.profile import FIXED, calibrate
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -50,10 +50,6 @@ def start_daemon(tmp_path: Path, trained_model: Any, broker: Any, station: str, 
     thread = threading.Thread(target=daemon.run, name="daemon", daemon=True)
     thread.start()
     return daemon, thread
-
-
-def verdicts(sub: Any) -> list[dict[str, Any]]:
-    return [p for t, p in list(sub.messages) if t.endswith("/verdict")]
 
 
 def responses(sub: Any, rid: str | None = None) -> list[dict[str, Any]]:
