@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from .backends import Backend
-from .broker import LocalBroker, find_mosquitto
-from .progress import ProgressBar
-from .service.stats import LatencyStats
+from ..backends import Backend
+from ..broker import LocalBroker, find_mosquitto
+from ..progress import ProgressBar
+from ..service.stats import LatencyStats
 
 TOPIC_PREFIX = "ei-bench"
 STATION = "bench"
@@ -35,9 +35,9 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
                  ) -> dict[str, Any]:
     """One daemon run over `frames` frames at `fps` (None: as fast as the pipeline takes them); with
     `dashboard`, the dashboard runs beside it and a simulated browser uses it the whole time."""
-    from .capture import MemorySource
-    from .service.daemon import Daemon
-    from .watch import VerdictSubscriber
+    from ..capture import MemorySource
+    from ..service.daemon import Daemon
+    from ..watch import VerdictSubscriber
 
     cfg = _config(broker, workdir, fps, dashboard)
     arrivals: list[tuple[int, float, float, str]] = []  # seq, captured_ts, arrival (wall clock), verdict
@@ -58,8 +58,8 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
     try:
         front_end = poller = None
         if dashboard:
-            from .dashboard import start_dashboard
-            from .dashboard.load import DashboardPoller
+            from ..dashboard import start_dashboard
+            from ..dashboard.load import DashboardPoller
 
             front_end = start_dashboard(cfg.dashboard)
             poller = DashboardPoller(f"http://127.0.0.1:{cfg.dashboard.port}").start()
@@ -123,7 +123,7 @@ def run_e2e(backend: Backend, images: list[np.ndarray], *, frames: int, fps: flo
 
 
 def _config(broker: LocalBroker, workdir: Path, fps: float | None, dashboard: bool = False) -> Any:
-    from .config import Config, DashboardConfig, ModelConfig, MqttConfig, OutputConfig, SourceConfig, SpoolConfig
+    from ..config import Config, DashboardConfig, ModelConfig, MqttConfig, OutputConfig, SourceConfig, SpoolConfig
 
     out = workdir / "out"
     board = DashboardConfig()
@@ -174,7 +174,7 @@ def mosquitto_version() -> str | None:
 
 def e2e_summary_lines(result: dict[str, Any], backend_name: str, frame_size: tuple[int, int]) -> list[str]:
     """The human-readable report of a `run_e2e` result."""
-    from .service.stages import WORKER_STAGES
+    from ..service.stages import WORKER_STAGES
 
     paced = result["paced"]
     width, height = frame_size

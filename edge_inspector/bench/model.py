@@ -3,7 +3,7 @@
 Batch 1 times the scorer alone (preprocess + inference + map back to the frame) and the full per-frame
 decision (scorer + postprocess); the larger batch times one `infer` call of `batch` frames. Frames
 are synthetic parts at the requested frame size (`bench_frames`). The pipeline run (daemon, broker,
-sinks) is in benchmark_e2e.py.
+sinks) is in e2e.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .backends import Backend
-from .machine import describe_machine, machine_line
-from .progress import ProgressBar
-from .service.stats import LatencyStats
+from ..backends import Backend
+from ..machine import describe_machine, machine_line
+from ..progress import ProgressBar
+from ..service.stats import LatencyStats
 
 
 def parse_frame_size(text: str) -> tuple[int, int]:
@@ -35,8 +35,8 @@ def parse_frame_size(text: str) -> tuple[int, int]:
 
 def bench_frames(width: int, height: int, n: int = 8, seed: int = 0) -> list[np.ndarray]:
     """n synthetic brushed-metal parts as BGR frames of width x height; every fourth one has a defect."""
-    from .synth import render_sample
-    from .synth.defects import DEFECT_TYPES
+    from ..synth import render_sample
+    from ..synth.defects import DEFECT_TYPES
 
     rng = np.random.default_rng(seed)
     side = min(width, height)
@@ -51,8 +51,8 @@ def bench_frames(width: int, height: int, n: int = 8, seed: int = 0) -> list[np.
 def folder_frames(folder: Path, width: int, height: int, n: int = 16) -> list[np.ndarray]:
     """Up to n images from a folder (recursively; an MVTec category dir: its test/ images), spread over it
     and resized to width x height: the line's own parts instead of synthetic ones."""
-    from .export.export_api import spread
-    from .training.data import image_files, read_bgr
+    from ..export.export_api import spread
+    from ..training.data import image_files, read_bgr
 
     root = folder / "test" if (folder / "test").is_dir() else folder
     files = spread(image_files(root), n) if root.is_dir() else []
@@ -64,8 +64,8 @@ def folder_frames(folder: Path, width: int, height: int, n: int = 16) -> list[np
 def run_model_benchmark(backend: Backend, frames: int = 100, warmup: int = 10, batch: int = 8,
                         frame_size: tuple[int, int] | None = None, show_progress: bool = True) -> dict[str, Any]:
     """Time `frames` batch-1 calls and `frames // batch` calls of `batch` frames; returns a JSON-ready dict."""
-    from .config import InspectionConfig
-    from .postprocess import postprocess
+    from ..config import InspectionConfig
+    from ..postprocess import postprocess
 
     meta = backend.metadata
     width, height = frame_size or (meta.input_size[1], meta.input_size[0])

@@ -14,13 +14,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .config import InspectionConfig
-from .machine import describe_machine, machine_line
-from .service.live_view import LiveView
-from .service.profile_settings import InspectionSettings
-from .service.stats import LatencyStats
-from .service.what_if import InspectionMemory, replay
-from .types import Inspection, Verdict
+from ..config import InspectionConfig
+from ..machine import describe_machine, machine_line
+from ..service.live_view import LiveView
+from ..service.profile_settings import InspectionSettings
+from ..service.stats import LatencyStats
+from ..service.what_if import InspectionMemory, replay
+from ..types import Inspection, Verdict
 
 
 def _maps(n: int, width: int, height: int, seed: int = 0) -> list[np.ndarray]:

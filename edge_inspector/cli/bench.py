@@ -1,5 +1,5 @@
 """`edge-inspector bench`: model-only latency at batch 1 and N, the pipeline end to end through a real broker,
-and the pipeline's own overhead with a null model; the measuring is in benchmark.py and benchmark_e2e.py."""
+and the pipeline's own overhead with a null model; the measuring is in bench/ (model, e2e, spool, what_if)."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.spool:
         return _bench_spool(args)
     if args.what_if:
-        from ..benchmark import parse_frame_size
-        from ..what_if_bench import run_what_if_benchmark, what_if_summary_lines
+        from ..bench.model import parse_frame_size
+        from ..bench.what_if import run_what_if_benchmark, what_if_summary_lines
 
         width, height = parse_frame_size(args.frame_size or "1280x1024")
         replayed = run_what_if_benchmark(args.frames, width, height)
@@ -70,7 +70,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.model is None and args.backend != "null":
         print("edge-inspector bench: error: --model is required (or --backend null, or --spool)", file=sys.stderr)
         return 2
-    from ..benchmark import bench_frames, folder_frames, parse_frame_size, run_model_benchmark, summary_lines
+    from ..bench.model import bench_frames, folder_frames, parse_frame_size, run_model_benchmark, summary_lines
 
     default_size = "1280x1024" if args.e2e else None
     size_text = args.frame_size or default_size
@@ -94,7 +94,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             lines.insert(1, f"tiled scoring: {result['tiles_per_frame']} tiles per {width}x{height} frame "
                             f"({backend.name})")
         if args.e2e:
-            from ..benchmark_e2e import e2e_summary_lines, run_e2e
+            from ..bench.e2e import e2e_summary_lines, run_e2e
 
             width, height = frame_size or (result["frame_size"][0], result["frame_size"][1])
             images = folder_frames(args.images, width, height) if args.images else bench_frames(width, height)
@@ -122,7 +122,7 @@ def _backend(args: argparse.Namespace) -> Any:
 
 
 def _bench_spool(args: argparse.Namespace) -> int:
-    from ..spool_bench import run_spool_benchmark, spool_summary_lines
+    from ..bench.spool import run_spool_benchmark, spool_summary_lines
 
     for fsync in ("normal", "full"):
         result = run_spool_benchmark(args.spool_dir, fsync, verdicts=max(100, args.frames))
