@@ -56,20 +56,31 @@ class ProgressBar:
 
 class TrainProgress:
     """Training progress: `step(epoch, step, loss)` after every optimisation step; epoch, step, loss,
-    rate and ETA on one line (redrawn at each epoch end on a TTY)."""
+    rate and ETA on one line (redrawn at each epoch end on a TTY).
+
+    budget_s is the run's wall-clock budget: when the steps left would outlast it, the total shown is the
+    steps the budget allows at the measured rate, so the ETA is the budget's end, not the epoch count's.
+    """
 
     def __init__(self, label: str, epochs: int, steps_per_epoch: int, stream: TextIO | None = None,
-                 min_interval: float = 0.2, log_interval: float = 10.0) -> None:
+                 min_interval: float = 0.2, log_interval: float = 10.0, budget_s: float | None = None) -> None:
         self.epochs = epochs
         self.steps = max(1, steps_per_epoch)
+        self.budget_s = budget_s
         self._bar = ProgressBar(label, stream, min_interval, log_interval)
         self._done = 0
+        self._start = time.monotonic()
 
     def step(self, epoch: int, step: int, loss: float) -> None:
         """Record one finished optimisation step (1-based epoch and step)."""
         self._done += 1
-        self._bar.update(self._done, self.epochs * self.steps,
-                         f"epoch {epoch}/{self.epochs} step {step}/{self.steps} loss {loss:.4f}",
+        total, epochs = self.epochs * self.steps, f"/{self.epochs}"
+        if self.budget_s is not None:
+            elapsed = max(time.monotonic() - self._start, 1e-9)
+            by_budget = self._done + int(self._done / elapsed * max(0.0, self.budget_s - elapsed))
+            if by_budget < total:
+                total, epochs = by_budget, f" (budget {_fmt(self.budget_s)})"
+        self._bar.update(self._done, total, f"epoch {epoch}{epochs} step {step}/{self.steps} loss {loss:.4f}",
                          force=self._bar.is_tty and step >= self.steps)
 
     def close(self) -> None:

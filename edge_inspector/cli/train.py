@@ -12,10 +12,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                        "calibrate its threshold on held-out good images and save a model dir.")
     p.add_argument("--data", type=Path, required=True, help="MVTec category dir (uses train/good) or image folder")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
-    p.add_argument("--model", dest="kind", default="auto", choices=["auto", "scratch", "pixel", "feature"],
-                   help="auto = feature AE when ImageNet weights exist, else scratch AE")
-    p.add_argument("--input-size", type=int, default=256)
-    p.add_argument("--encoder-layers", type=int, default=3, help="ResNet-50 stages used by the encoder (1-4)")
+    p.add_argument("--preset", choices=["cpu-30min"], default=None,
+                   help="cpu-30min: the best model a 2-core CPU trains in 30 minutes (scratch AE, 192 px, bf16 "
+                   "where the CPU has bf16 units); flags given beside it win")
+    p.add_argument("--model", dest="kind", default=None, choices=["auto", "scratch", "pixel", "feature"],
+                   help="auto (default) = feature AE when ImageNet weights exist, else scratch AE")
+    p.add_argument("--input-size", type=int, default=None, help="square network input in pixels (default 256)")
+    p.add_argument("--encoder-layers", type=int, default=None,
+                   help="ResNet-50 stages used by the encoder (1-4, default 3)")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--max-minutes", type=float, default=None, help="stop training after this wall time")
@@ -24,10 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--backbone-weights", type=Path, default=None, help="ResNet-50 ImageNet state dict file")
     p.add_argument("--random-backbone", action="store_true", help="feature AE without ImageNet weights: a frozen "
                    "random encoder (pipeline checks and benchmarks where no weights exist; far weaker)")
-    p.add_argument("--width", type=int, default=128, help="decoder width (the feature AE uses 2 x width)")
+    p.add_argument("--width", type=int, default=None, help="decoder width (default 128; the feature AE uses "
+                   "2 x width)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the kind's)")
-    p.add_argument("--patience", type=int, default=10, help="early stop after this many epochs without a "
-                   "better validation loss")
+    p.add_argument("--patience", type=int, default=None, help="early stop after this many epochs without a "
+                   "better validation loss (default 10)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=None,
+                   help="auto (default): bf16 autocast on GPUs and on CPUs with bf16 units (AMX, AVX512-BF16)")
     p.add_argument("--hflip", action="store_true", help="random horizontal flips (not for oriented parts)")
     p.add_argument("--vflip", action="store_true", help="random vertical flips (not for oriented parts)")
     p.add_argument("--max-rotation", type=float, default=0.0, help="random rotation up to +-DEG degrees")

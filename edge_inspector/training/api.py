@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from ..model.backbone import pretrained_weights_available
+from . import presets
 from .loop import TrainConfig, TrainResult, train
 
 log = logging.getLogger(__name__)
@@ -31,17 +32,23 @@ def choose_kind(kind: str, backbone_weights: Path | None, random_backbone: bool 
 
 def train_from_args(args: argparse.Namespace) -> TrainResult:
     """`edge-inspector train` flags -> a training run."""
-    kind = choose_kind(args.kind, args.backbone_weights, args.random_backbone)
+    given = {key: getattr(args, key, None) for key in ("kind", "input_size", "encoder_layers", "width", "epochs",
+                                                       "batch_size", "patience", "max_minutes", "precision")}
+    flags = presets.resolve(given, getattr(args, "preset", None))
+    kind = choose_kind(flags["kind"], args.backbone_weights, args.random_backbone)
     base = DEFAULTS[kind]
     cfg = TrainConfig(
-        kind=kind, input_size=args.input_size, encoder_layers=args.encoder_layers, width=args.width,
-        epochs=int(args.epochs or base["epochs"]), batch_size=int(args.batch_size or base["batch_size"]),
-        lr=float(args.lr or base["lr"]), patience=args.patience, hflip=args.hflip, vflip=args.vflip,
+        kind=kind, input_size=flags["input_size"], encoder_layers=flags["encoder_layers"], width=flags["width"],
+        epochs=int(flags["epochs"] or base["epochs"]), batch_size=int(flags["batch_size"] or base["batch_size"]),
+        lr=float(args.lr or base["lr"]), patience=flags["patience"], hflip=args.hflip, vflip=args.vflip,
         max_rotation=args.max_rotation, random_backbone=args.random_backbone,
-        seed=args.seed, device=args.device, max_minutes=args.max_minutes, backbone_weights=args.backbone_weights,
+        seed=args.seed, device=args.device, max_minutes=flags["max_minutes"],
+        backbone_weights=args.backbone_weights, precision=flags["precision"],
         tiles=getattr(args, "tiles", False), tile_working_size=getattr(args, "working_size", 0),
         tile_overlap=getattr(args, "overlap", 32),
     )
+    if getattr(args, "preset", None):
+        log.info("preset %s: %s", args.preset, ", ".join(f"{k}={v}" for k, v in sorted(flags.items())))
     return train(args.data, args.out, cfg)
 
 

@@ -27,6 +27,7 @@ from ..progress import TrainProgress
 from .augment import augment_batch, simulate_anomalies
 from .calibrate import calibrate, score_images
 from .data import data_hash, good_image_files, is_grayscale, load_images, load_tiles, split_train_val
+from .presets import training_dtype
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class TrainConfig:
     tiles: bool = False
     tile_working_size: int = 0
     tile_overlap: int = 32
+    # auto: bf16 autocast on CUDA (fp16 without bf16) and on CPUs with bf16 units; fp32 or bf16 to force.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.kind not in DEFAULT_LR:
@@ -131,10 +134,12 @@ def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Genera
                  gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """The kind's training objective on a normalised batch.
 
-    Only the network runs under autocast (amp_dtype on CUDA); anomaly simulation and the losses stay in
-    float32, because SSIM's variance terms (E[x^2] - E[x]^2) cancel catastrophically in bf16/fp16.
+    Only the network runs under autocast (amp_dtype, on the batch's device); anomaly simulation and the
+    losses stay in float32, because SSIM's variance terms (E[x^2] - E[x]^2) cancel catastrophically in
+    bf16/fp16.
     """
-    amp = torch.autocast("cuda", dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext()
+    amp = (torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype is not None
+           else contextlib.nullcontext())
     if kind == "scratch":
         corrupted, masks = simulate_anomalies(x, gen, gray_stats=gray_stats)
         with amp:
@@ -181,11 +186,15 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                     "far weaker than with ImageNet weights")
     model = model.to(device)
     cuda = device.startswith("cuda")
-    if cuda:
+    dtype_name = training_dtype(cfg.precision, device)
+    amp_dtype = getattr(torch, dtype_name) if dtype_name else None
+    # channels-last pays with reduced precision (tensor cores, AMX); in fp32 on a CPU it gains nothing.
+    channels_last = cuda or amp_dtype is not None
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cuda:
         torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick the fastest conv kernels
     # bf16 needs no loss scaling; older GPUs fall back to fp16 with a GradScaler.
-    amp_dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=cuda and amp_dtype == torch.float16)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=1e-5)
@@ -195,9 +204,11 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     x_val = torch.from_numpy(normalise(images[val_idx], meta))
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = max(1, len(x_train) // cfg.batch_size)
-    bar = TrainProgress(f"train {cfg.kind}", cfg.epochs, steps) if progress else None
-    log.info("training %s on %d %simages (%d validation) at %dx%d on %s", cfg.kind, len(train_idx),
-             "grayscale " if gray else "", len(val_idx), cfg.input_size, cfg.input_size, device)
+    budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
+    bar = TrainProgress(f"train {cfg.kind}", cfg.epochs, steps, budget_s=budget_s) if progress else None
+    log.info("training %s on %d %simages (%d validation) at %dx%d on %s, %s", cfg.kind, len(train_idx),
+             "grayscale " if gray else "", len(val_idx), cfg.input_size, cfg.input_size, device,
+             f"{dtype_name} autocast" if dtype_name else "fp32")
     best, best_state, bad_epochs, history = float("inf"), None, 0, []
     t0 = time.monotonic()
     epoch = 0
@@ -213,9 +224,9 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                 group["lr"] = cfg.learning_rate * lr_factor(done)
             xb = x_train[order[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
             xb = augment_batch(xb, gen, cfg.hflip, cfg.vflip, cfg.max_rotation).to(device, non_blocking=True)
-            if cuda:
+            if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype if cuda else None, gray_stats)
+            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype, gray_stats)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -252,7 +263,8 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     meta.model_id = f"{cfg.kind}-{weights_digest(model)}"
     meta.train = {"data_dir": str(data_dir), "data_hash": data_hash(files), "n_train": len(train_idx),
                   "n_val": len(val_idx), "epochs": epoch, "seconds": round(seconds, 1), "device": _device_name(device),
-                  "seed": cfg.seed, "backbone": backbone, "lr": cfg.learning_rate, "batch_size": cfg.batch_size,
+                  "seed": cfg.seed, "backbone": backbone,
+                  "precision": dtype_name or "float32", "lr": cfg.learning_rate, "batch_size": cfg.batch_size,
                   "lr_schedule": f"hold {LR_HOLD:.0%}, cosine to {LR_FLOOR:.0%}", "grayscale": gray,
                   "best_val_loss": best,
                   "final_train_loss": history[-1][0] if history else None,

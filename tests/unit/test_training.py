@@ -142,7 +142,7 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     root = tmp_path_factory.mktemp("train")
     data = write_good_images(root / "data", 24)
     cfg = TrainConfig(kind="scratch", input_size=SIZE, encoder_layers=2, width=32, epochs=15, batch_size=8,
-                      lr=1e-3, patience=100, seed=0)
+                      lr=1e-3, patience=100, seed=0, precision="fp32")
     return train(data, root / "model", cfg, progress=False)
 
 
@@ -219,3 +219,21 @@ def test_progress_bar_reports_epoch_step_loss_and_eta() -> None:
     bar.close()
     last = stream.getvalue().splitlines()[-1]
     assert "epoch 2/2" in last and "step 3/3" in last and "loss 0.5000" in last and "eta 00:00" in last
+
+
+def test_progress_eta_follows_the_wall_clock_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A budgeted run (epochs 100000, --max-minutes) shows the budget's end, not thousands of hours."""
+    import io
+
+    from edge_inspector import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    bar = progress.TrainProgress("train scratch", epochs=100000, steps_per_epoch=10, stream=stream,
+                                 log_interval=0.0, budget_s=100.0)
+    for step in range(1, 11):  # one step a second
+        clock[0] += 1.0
+        bar.step(1, step, 0.5)
+    last = stream.getvalue().splitlines()[-1]
+    assert "10/100 " in last and "eta 01:30" in last and "epoch 1 (budget 01:40)" in last, last
