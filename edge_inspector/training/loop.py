@@ -234,7 +234,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
             running += float(loss.detach())
             if bar:
                 bar.step(epoch, step + 1, running / (step + 1))
-        val = _val_loss(model, cfg.kind, x_val, device, cfg.seed, gray_stats)
+        val = _val_loss(model, cfg.kind, x_val, device, cfg.seed, gray_stats, amp_dtype)
         history.append((running / steps, val))
         log.info("epoch %d/%d: train loss %.4f, val loss %.4f (%.0f s)", epoch, cfg.epochs, running / steps, val,
                  time.monotonic() - t0)
@@ -295,13 +295,15 @@ def _save_history(history: list[tuple[float, float]], out_dir: Path, title: str)
 
 @torch.no_grad()
 def _val_loss(model: nn.Module, kind: str, x_val: torch.Tensor, device: str, seed: int,
-              gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> float:
+              gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+              amp_dtype: torch.dtype | None = None) -> float:
+    """Loss on the validation images, in the training's precision (half the time of fp32 on a bf16 CPU)."""
     model.eval()
     gen = torch.Generator().manual_seed(seed + 1)  # the same corruptions every epoch: comparable losses
     total, n = 0.0, 0
     for i in range(0, len(x_val), 8):
         xb = x_val[i:i + 8].to(device)
-        total += float(compute_loss(model, kind, xb, gen, gray_stats=gray_stats)) * len(xb)
+        total += float(compute_loss(model, kind, xb, gen, amp_dtype, gray_stats)) * len(xb)
         n += len(xb)
     return total / max(1, n)
 
