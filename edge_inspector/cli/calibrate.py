@@ -80,6 +80,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if args.ignore_mask is not None:
             raise CalibrationError("--auto-mask and --ignore-mask: give one of them")
         args.ignore_mask = _auto_mask(args, path)
+    elif args.ignore_mask is None:
+        args.ignore_mask = _model_part_mask(args, path)
     req = CalibrationRequest(
         model_dir=args.model, good=args.good, product=args.product, station=args.station, reason=args.reason,
         defects=args.defects, policy=args.policy, target=args.target, confidence=args.confidence,
@@ -112,6 +114,25 @@ def _auto_mask(args: argparse.Namespace, path: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), mask)
     print(f"part mask from {len(files)} good images: {out} ({(mask == 0).mean():.1%} of the frame inspected)")
+    return out
+
+
+def _model_part_mask(args: argparse.Namespace, path: Path) -> Path | None:
+    """A model trained on its part (train --auto-mask/--ignore-mask) is calibrated on the part: its mask is
+    copied beside the profile, named for the revision, so the profile stands on its own."""
+    import shutil
+
+    from ..calibration.profile import next_revision
+    from ..model.metadata import ModelMetadata
+    from ..model.part_mask import part_mask_path
+
+    src = part_mask_path(args.model, ModelMetadata.load(args.model))
+    if src is None:
+        return None
+    out = path.with_name(f"{args.station}.r{next_revision(args.out, args.product, args.station):04d}.mask.png")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, out)
+    print(f"part mask from the model ({src}): {out}")
     return out
 
 

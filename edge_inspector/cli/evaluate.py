@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from .tiling_args import add_tiling_args, tiling_spec
 
@@ -24,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "evaluate only --subset of the test set")
     p.add_argument("--subset", choices=("dev", "remainder"), default="remainder",
                    help="--split: the development images (to choose methods on) or the untouched remainder")
+    p.add_argument("--ignore-mask", type=Path, default=None, help="PNG at frame size, nonzero = not inspected: "
+                   "score the part only (default: the model's own part mask, if it was trained with one)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -36,6 +39,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_arrays, format_summary, write_report
     from ..evaluation.plots import plot_roc, plot_score_histogram, plot_worst_cases
     from ..machine import describe_machine
+    from ..model.part_mask import part_at, part_scores
     from ..progress import ProgressBar
     from ..training.data import load_mvtec_test
 
@@ -56,15 +60,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         height, width = samples[0].image.shape[:2]
         h, w = working_shape(height, width, min(512, spec.working_size or 512))
+    ignore, mask_source = _ignore_mask(args, meta)
     scores, maps, masks, latencies, thumbs = [], [], [], [], []
     bar = ProgressBar("evaluate")
     for i, s in enumerate(samples):
         t0 = time.perf_counter()
         out = backend.infer([s.image])[0]
         latencies.append((time.perf_counter() - t0) * 1000)
-        scores.append(out.score)
+        amap, score = out.map, out.score
+        if ignore is not None:  # the part only: background and borders neither score nor count as pixels
+            part = part_at(ignore, amap.shape[:2])
+            amap, score = np.where(part, amap, np.float32(0)), float(part_scores(amap[None], part[None])[0])
+        scores.append(score)
         # Metrics at the model's input resolution keep memory flat for large images.
-        maps.append(cv2.resize(out.map, (w, h), interpolation=cv2.INTER_AREA))
+        maps.append(cv2.resize(amap, (w, h), interpolation=cv2.INTER_AREA))
         mask = s.mask if s.mask is not None else np.zeros(s.image.shape[:2], bool)
         masks.append(cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0)
         thumbs.append(cv2.resize(s.image, (w, h), interpolation=cv2.INTER_AREA))
@@ -72,7 +81,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     bar.close()
     env = describe_machine()
     env.update({"data": str(args.data), "backend": backend.name,
-                "split": None if args.split is None else {"file": str(args.split), "subset": args.subset}})
+                "split": None if args.split is None else {"file": str(args.split), "subset": args.subset},
+                "part_mask": mask_source})
     types = [s.defect_type for s in samples]
     result = evaluate_arrays(args.data.name, types, np.array(scores), np.stack(maps), np.stack(masks),
                              meta.image_threshold, meta.model_id, meta.kind, latencies, env)
@@ -88,3 +98,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(f"report: {paths['markdown']} (+ report.json, roc.png, scores.png, worst_cases.png)")
     backend.close()
     return 0
+
+
+def _ignore_mask(args: argparse.Namespace, meta: Any) -> tuple[Any, str | None]:
+    """(ignore mask or None, where it came from): --ignore-mask, else the model's part mask."""
+    from ..model.part_mask import load_ignore, part_mask_path
+
+    path = args.ignore_mask if args.ignore_mask is not None else part_mask_path(args.model, meta)
+    if path is None:
+        return None, None
+    ignore = load_ignore(path)
+    print(f"part mask {path}: {(ignore == 0).mean():.1%} of the frame scored")
+    return ignore, str(path)

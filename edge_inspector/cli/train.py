@@ -38,6 +38,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--hflip", action="store_true", help="random horizontal flips (not for oriented parts)")
     p.add_argument("--vflip", action="store_true", help="random vertical flips (not for oriented parts)")
     p.add_argument("--max-rotation", type=float, default=0.0, help="random rotation up to +-DEG degrees")
+    p.add_argument("--roi", type=int, nargs=4, metavar=("X", "Y", "W", "H"), default=None,
+                   help="crop every frame to this rectangle before resizing (training and inference)")
+    p.add_argument("--ignore-mask", type=Path, default=None, help="PNG at frame size, nonzero = not the part: "
+                   "background neither trains nor scores (stored in the model dir)")
+    p.add_argument("--auto-mask", action="store_true", help="find the part in the good images (Otsu + largest "
+                   "contour, as calibrate --auto-mask) and train and score on it only")
+    p.add_argument("--mask-margin", type=int, default=0, help="--auto-mask: also ignore this many pixels along "
+                   "the part's edge")
     p.add_argument("--tiles", action="store_true", help="train on overlapping --input-size tiles of each good "
                    "image at --working-size (for model.tiling / --tiles at inference)")
     p.add_argument("--working-size", type=int, default=0, help="--tiles: resize the longer side to this first "

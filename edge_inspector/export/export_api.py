@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..model.metadata import ModelMetadata
+from ..model.part_mask import copy_part_mask
 from . import ExportError
 from .onnx_export import ONNX_FILE, ExportResult, export_onnx, file_sha256, parity_text
 
@@ -91,6 +92,7 @@ def export_model(model_dir: Path, out_dir: Path, *, precision: str = "fp32", cal
                             "onnx_sha256": file_sha256(out_dir / ONNX_FILE), "parity": parity}
     out_meta = replace(meta, model_id=f"{meta.model_id}-int8", export=info)
     out_meta.save(out_dir)
+    copy_part_mask(meta, model_dir, out_dir)
     if parity["decision_flips"]:
         log.warning("int8: %d of %d frames change PASS/FAIL against the checkpoint at threshold %.4g: %s",
                     parity["decision_flips"], parity["frames"], meta.image_threshold, parity_text(parity))

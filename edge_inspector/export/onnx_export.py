@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.metadata import WEIGHTS_FILE, ModelMetadata
+from ..model.part_mask import copy_part_mask
 from . import ExportError
 from .onnx_checks import check_onnx
 from .parity import compare_with_torch, parity_frames
@@ -105,6 +106,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, dynamic_batch: bool = False, 
     }
     out_meta = replace(meta, export=export_info, versions={**meta.versions, **export_versions()})
     out_meta.save(out_dir)
+    copy_part_mask(meta, model_dir, out_dir)
     log.info("exported %s -> %s (%s)", model_dir, onnx_path, parity_text(parity))
     return ExportResult(out_dir, onnx_path, out_meta, checks, parity)
 

@@ -36,6 +36,7 @@ from ..backends.engine_tag import (
     write_tag,
 )
 from ..model.metadata import METADATA_FILE, ModelMetadata
+from ..model.part_mask import copy_part_mask
 from ..model.preprocess import to_input_images
 from . import ExportError
 from .onnx_export import ONNX_FILE, file_sha256
@@ -123,6 +124,7 @@ def build_engine(model_dir: Path, precision: str = "fp16", calib_dir: Path | Non
     write_tag(out_dir / TAG_FILE, make_tag(runtime, precision, engine_batch, digest))
     if out_dir.resolve() != model_dir.resolve():
         shutil.copy2(model_dir / METADATA_FILE, out_dir / METADATA_FILE)
+        copy_part_mask(ModelMetadata.load(model_dir), model_dir, out_dir)
     say(f"wrote {engine_path} and {out_dir / TAG_FILE}")
     return engine_path
 

@@ -38,6 +38,7 @@ class ModelMetadata:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     roi: tuple[int, int, int, int] | None = None  # (x, y, w, h) crop of the frame before resizing
+    part_mask: str | None = None  # file in the model dir: 255 = not the part (model/part_mask.py)
     image_threshold: float = 0.5
     pixel_threshold: float = 0.5
     score_stats: dict[str, float] = field(default_factory=dict)
@@ -101,6 +102,11 @@ class ModelMetadata:
                     and roi[2] > 0 and roi[3] > 0):
                 raise MetadataError(f"{path}: roi: expected [x, y, width, height] or null, got {roi!r}")
             data["roi"] = tuple(roi)
+        mask = data.get("part_mask")
+        if mask is not None and not (isinstance(mask, str) and mask and "/" not in mask and "\\" not in mask
+                                     and not mask.startswith(".")):
+            raise MetadataError(f"{path}: part_mask: expected a file name in the model directory or null, "
+                                f"got {mask!r}")
         for key in ("image_threshold", "pixel_threshold"):
             if key in data and not _is_number(data[key]):
                 raise MetadataError(f"{path}: {key}: expected a number, got {data[key]!r}")

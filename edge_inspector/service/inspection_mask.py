@@ -17,9 +17,9 @@ from ..postprocess import inspection_mask
 class InspectionMask:
     """apply(map) -> the map with everything outside the inspected area set to 0."""
 
-    def __init__(self, roi: list[int] | None, ignore_mask: Path | None) -> None:
+    def __init__(self, roi: list[int] | None, ignore_mask: Path | None, *, ignore: np.ndarray | None = None) -> None:
         self.roi = roi
-        self.ignore: np.ndarray | None = None
+        self.ignore: np.ndarray | None = ignore  # an already loaded mask (a new ROI keeps the old mask)
         if ignore_mask is not None:
             self.ignore = cv2.imread(str(ignore_mask), cv2.IMREAD_GRAYSCALE)
             if self.ignore is None:

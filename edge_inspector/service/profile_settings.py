@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import Config, InspectionConfig
 from ..model.metadata import ModelMetadata
+from ..model.part_mask import part_mask_path
 from ..postprocess import postprocess
 from ..types import Box, Verdict
 from .inspection_mask import InspectionMask
@@ -49,7 +50,9 @@ def resolve_settings(cfg: Config, meta: ModelMetadata, model_dir: Path) -> Inspe
     insp = cfg.inspection
     threshold = meta.image_threshold if insp.threshold == "auto" else insp.threshold
     pixel = meta.pixel_threshold if insp.pixel_threshold == "auto" else insp.pixel_threshold
-    settings = InspectionSettings(float(threshold), float(pixel), insp)
+    part = part_mask_path(model_dir, meta)  # a model trained on its part judges the part only, as calibrated
+    settings = InspectionSettings(float(threshold), float(pixel), insp,
+                                  None if part is None else InspectionMask(None, part))
     if insp.profile is not None:
         settings = _from_profile(insp, insp.profile, model_dir, cfg.model.tiling.spec())
     for name, value in (("threshold", settings.threshold), ("pixel threshold", settings.pixel_threshold)):

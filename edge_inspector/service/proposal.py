@@ -52,7 +52,9 @@ def proposed_settings(settings: InspectionSettings, inspection: InspectionConfig
     if "min_peak" in changes:
         insp = replace(insp, min_region_peak=float(changes["min_peak"]))
     mask = settings.mask
-    if "roi" in changes:
-        mask = None if changes["roi"] is None else InspectionMask([int(x) for x in changes["roi"]], None)
+    if "roi" in changes:  # a new rectangle; the model's part mask, if any, stays
+        ignore = None if settings.mask is None else settings.mask.ignore
+        roi = None if changes["roi"] is None else [int(x) for x in changes["roi"]]
+        mask = None if roi is None and ignore is None else InspectionMask(roi, None, ignore=ignore)
     return InspectionSettings(float(changes.get("image_threshold", settings.threshold)),
                               float(changes.get("pixel_threshold", settings.pixel_threshold)), insp, mask)

@@ -63,13 +63,14 @@ def _to_gray(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Te
 
 def simulate_anomalies(
     x: torch.Tensor, gen: torch.Generator, p_anomaly: float = 0.5,
-    gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+    gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None, region: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Corrupt about p_anomaly of a normalised batch; returns (corrupted batch, masks [B,1,H,W]).
 
     gray_stats (mean, std as [1,3,1,1]) marks grayscale data: the foreign content is then grey too, since
     colour would be a shortcut the segmentation head learns instead of texture, and half the anomalies
     are thin cracks or dark/bright spots (what grey surfaces such as magnetic tiles fail with).
+    region ([B,1,H,W], 1 = the part) keeps every anomaly on the part: a defect on the belt teaches nothing.
     """
     n, _, h, w = x.shape
     device = x.device
@@ -96,6 +97,8 @@ def simulate_anomalies(
         use_crack = (torch.rand(n, generator=gen) < 0.5).float().to(device).view(n, 1, 1, 1)
         masks = use_crack * crack_masks(n, h, w, gen, device) + (1 - use_crack) * masks
     masks = masks * chosen
+    if region is not None:
+        masks = masks * region
     blended = x * (1 - masks) + masks * (beta * x + (1 - beta) * foreign)
     return blended, masks
 

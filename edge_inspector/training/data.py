@@ -71,23 +71,59 @@ def load_images(files: list[Path], input_size: tuple[int, int],
     return np.stack(out)
 
 
-def load_tiles(files: list[Path], tile: int, working_size: int, overlap: int,
-               roi: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(tiles, owner): uint8 RGB [T, tile, tile, 3] cut from every image exactly as tiled inference cuts it
-    (ROI, aspect-kept resize to working_size, padding, overlapping grid), and the image index of each tile."""
+def tile_cuts(image: np.ndarray, tile: int, working_size: int, overlap: int,
+              roi: tuple[int, int, int, int] | None = None,
+              interpolation: int = cv2.INTER_AREA) -> list[np.ndarray]:
+    """The tiles of one frame exactly as tiled inference cuts them: ROI, aspect-kept resize to working_size,
+    padding, overlapping grid. A part mask goes through the same cuts with INTER_NEAREST."""
     from ..model import tiling
 
+    crop = crop_roi(image, roi)
+    h, w = tiling.working_shape(crop.shape[0], crop.shape[1], working_size)
+    work = crop if (h, w) == crop.shape[:2] else cv2.resize(crop, (w, h), interpolation=interpolation)
+    padded = tiling.pad_to_tile(work, tile)
+    return [np.ascontiguousarray(c)
+            for c in tiling.cut(padded, tiling.grid(padded.shape[0], padded.shape[1], tile, overlap), tile)]
+
+
+def load_tiles(files: list[Path], tile: int, working_size: int, overlap: int,
+               roi: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(tiles, owner): uint8 RGB [T, tile, tile, 3] cut from every image as tiled inference cuts it
+    (tile_cuts), and the image index of each tile."""
     tiles: list[np.ndarray] = []
     owner: list[int] = []
     for i, path in enumerate(files):
-        crop = crop_roi(read_bgr(path), roi)
-        h, w = tiling.working_shape(crop.shape[0], crop.shape[1], working_size)
-        work = crop if (h, w) == crop.shape[:2] else cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
-        padded = cv2.cvtColor(tiling.pad_to_tile(work, tile), cv2.COLOR_BGR2RGB)
-        cuts = tiling.cut(padded, tiling.grid(padded.shape[0], padded.shape[1], tile, overlap), tile)
-        tiles.extend(np.ascontiguousarray(c) for c in cuts)
+        cuts = tile_cuts(read_bgr(path), tile, working_size, overlap, roi)
+        tiles.extend(cv2.cvtColor(c, cv2.COLOR_BGR2RGB) for c in cuts)
         owner.extend([i] * len(cuts))
     return np.stack(tiles), np.asarray(owner)
+
+
+def part_weights(files: list[Path], ignore: np.ndarray, input_size: tuple[int, int],
+                 roi: tuple[int, int, int, int] | None = None,
+                 tiling: tuple[int, int, int] | None = None) -> np.ndarray:
+    """float32 [N, 1, h, w]: 1 on the part, 0 on background, aligned with load_images (or, with tiling =
+    (tile, working_size, overlap), with load_tiles). The ignore mask is resized to each frame's size first,
+    as the daemon resizes it to the frame."""
+    from ..model.part_mask import part_at
+
+    out: list[np.ndarray] = []
+    for path in files:
+        shape = _image_shape(path)
+        part = part_at(ignore, shape).astype(np.uint8) * 255
+        if tiling is None:
+            crop = crop_roi(part, roi)
+            out.append(cv2.resize(crop, input_size[::-1], interpolation=cv2.INTER_NEAREST))
+        else:
+            out.extend(tile_cuts(part, tiling[0], tiling[1], tiling[2], roi, cv2.INTER_NEAREST))
+    return (np.stack(out)[:, None] > 127).astype(np.float32)
+
+
+def _image_shape(path: Path) -> tuple[int, int]:
+    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        raise ValueError(f"cannot decode image {path}")
+    return int(image.shape[0]), int(image.shape[1])
 
 
 def is_grayscale(images: np.ndarray, tolerance: float = 2.0) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import torchvision
 from torch import nn
 
@@ -22,11 +23,13 @@ from ..model.checkpoint import save_model, weights_digest
 from ..model.losses import focal_loss, ssim_map
 from ..model.metadata import ModelMetadata
 from ..model.networks import build_model
+from ..model.part_mask import save_part_mask
 from ..model.preprocess import normalise
 from ..progress import TrainProgress
-from .augment import augment_batch, simulate_anomalies
+from .augment import simulate_anomalies
 from .calibrate import calibrate, score_images
-from .data import data_hash, good_image_files, is_grayscale, load_images, load_tiles, split_train_val
+from .data import data_hash, good_image_files, is_grayscale, load_images, load_tiles, part_weights, split_train_val
+from .part_region import augment_with_part, scores_on_part, training_ignore_mask
 from .presets import training_dtype
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,11 @@ class TrainConfig:
     tiles: bool = False
     tile_working_size: int = 0
     tile_overlap: int = 32
+    # The part mask (model/part_mask.py): an ignore-mask PNG at frame size, or found in the good images
+    # (calibration/part_mask.py) with `mask_margin` pixels of the part's edge ignored too.
+    part_mask: Path | None = None
+    auto_mask: bool = False
+    mask_margin: int = 0
     # auto: bf16 autocast on CUDA (fp16 without bf16) and on CPUs with bf16 units; fp32 or bf16 to force.
     precision: str = "auto"
 
@@ -129,10 +137,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _mean_over(err: torch.Tensor, part: torch.Tensor | None) -> torch.Tensor:
+    """Mean of a per-pixel error [B,C,H,W] over the part's pixels (part [B,1,H,W] in {0,1}), or everywhere."""
+    if part is None:
+        return err.mean()
+    if part.shape[-2:] != err.shape[-2:]:
+        part = F.interpolate(part, size=err.shape[-2:], mode="area")
+    return (err * part).sum() / (part.sum() * err.shape[1]).clamp_min(1.0)
+
+
 def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Generator,
                  amp_dtype: torch.dtype | None = None,
-                 gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-    """The kind's training objective on a normalised batch.
+                 gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 part: torch.Tensor | None = None) -> torch.Tensor:
+    """The kind's training objective on a normalised batch; with `part` ([B,1,H,W], 1 = the part) the
+    reconstruction counts on the part only and simulated anomalies land on it only.
 
     Only the network runs under autocast (amp_dtype, on the batch's device); anomaly simulation and the
     losses stay in float32, because SSIM's variance terms (E[x^2] - E[x]^2) cancel catastrophically in
@@ -141,20 +160,20 @@ def compute_loss(model: nn.Module, kind: str, x: torch.Tensor, gen: torch.Genera
     amp = (torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype is not None
            else contextlib.nullcontext())
     if kind == "scratch":
-        corrupted, masks = simulate_anomalies(x, gen, gray_stats=gray_stats)
+        corrupted, masks = simulate_anomalies(x, gen, gray_stats=gray_stats, region=part)
         with amp:
             recon, logits = model.reconstruct_and_segment(corrupted)  # type: ignore[operator]
         recon, logits = recon.float(), logits.float()
-        rec = ((recon - x) ** 2).mean() + (1 - ssim_map(recon, x)).mean()
+        rec = _mean_over((recon - x) ** 2, part) + _mean_over(1 - ssim_map(recon, x), part)
         return rec + 5.0 * focal_loss(logits, masks)
     if kind == "pixel":
         with amp:
             recon = model.reconstruct(x)  # type: ignore[operator]
         recon = recon.float()
-        return (recon - x).abs().mean() + (1 - ssim_map(recon, x)).mean()
+        return _mean_over((recon - x).abs(), part) + _mean_over(1 - ssim_map(recon, x), part)
     with amp:
         feats, recons = model.features(x)  # type: ignore[operator]
-    losses = [(1 - torch.nn.functional.cosine_similarity(f.float(), r.float(), dim=1)).mean()
+    losses = [_mean_over(1 - F.cosine_similarity(f.float(), r.float(), dim=1)[:, None], part)
               for f, r in zip(feats, recons)]
     return torch.stack(losses).sum()
 
@@ -175,6 +194,11 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     else:
         images = load_images(files, size, cfg.roi)
         train_idx, val_idx = split_train_val(len(images), cfg.val_fraction, cfg.seed)
+    ignore = training_ignore_mask(cfg.part_mask, cfg.auto_mask, cfg.mask_margin, files)
+    tiles = (cfg.input_size, cfg.tile_working_size, cfg.tile_overlap) if cfg.tiles else None
+    parts = None if ignore is None else part_weights(files, ignore, size, cfg.roi, tiles)
+    p_train = None if parts is None else torch.from_numpy(parts[train_idx])
+    p_val = None if parts is None else torch.from_numpy(parts[val_idx])
     model = build_model(cfg.kind, size, arch)
     backbone = "random init"
     if cfg.kind == "feature" and not cfg.random_backbone:
@@ -222,11 +246,14 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                 done = max(done, (time.monotonic() - t0) / 60 / cfg.max_minutes)
             for group in opt.param_groups:
                 group["lr"] = cfg.learning_rate * lr_factor(done)
-            xb = x_train[order[step * cfg.batch_size:(step + 1) * cfg.batch_size]]
-            xb = augment_batch(xb, gen, cfg.hflip, cfg.vflip, cfg.max_rotation).to(device, non_blocking=True)
+            batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            xb, pb = augment_with_part(x_train[batch], None if p_train is None else p_train[batch], gen,
+                                       cfg.hflip, cfg.vflip, cfg.max_rotation)
+            xb = xb.to(device, non_blocking=True)
+            pb = None if pb is None else pb.to(device, non_blocking=True)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype, gray_stats)
+            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype, gray_stats, pb)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -234,7 +261,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
             running += float(loss.detach())
             if bar:
                 bar.step(epoch, step + 1, running / (step + 1))
-        val = _val_loss(model, cfg.kind, x_val, device, cfg.seed, gray_stats, amp_dtype)
+        val = _val_loss(model, cfg.kind, x_val, device, cfg.seed, gray_stats, amp_dtype, p_val)
         history.append((running / steps, val))
         log.info("epoch %d/%d: train loss %.4f, val loss %.4f (%.0f s)", epoch, cfg.epochs, running / steps, val,
                  time.monotonic() - t0)
@@ -254,6 +281,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
         model.load_state_dict(best_state)
     model = model.to(memory_format=torch.contiguous_format)
     scores, maps = score_images(model, images[val_idx], meta, device)
+    scores, maps = scores_on_part(scores, maps, None if parts is None else parts[val_idx])
     if owner is not None:  # an image's score is its highest tile's (blending aside, as tiled inference scores)
         val_owner = owner[val_idx]
         scores = np.array([scores[val_owner == i].max() for i in np.unique(val_owner)])
@@ -269,6 +297,9 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                   "best_val_loss": best,
                   "final_train_loss": history[-1][0] if history else None,
                   "final_val_loss": history[-1][1] if history else None,
+                  "part_mask": None if ignore is None else {
+                      "source": str(cfg.part_mask) if cfg.part_mask else f"auto, margin {cfg.mask_margin} px",
+                      "part_fraction": round(float(np.mean(ignore == 0)), 4)},
                   "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation},
                   "tiling": {"working_size": cfg.tile_working_size, "overlap": cfg.tile_overlap,
                              "tiles": len(images)} if cfg.tiles else None}
@@ -276,6 +307,8 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                      "torchvision": torchvision.__version__, "numpy": np.__version__, "edge_inspector": __version__}
     log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", len(val_idx),
              meta.image_threshold, meta.pixel_threshold)
+    if ignore is not None:
+        meta.part_mask = save_part_mask(ignore, out_dir)
     save_model(model, meta, out_dir)
     _save_history(history, out_dir, f"{cfg.kind} autoencoder, {Path(data_dir).name}")
     return TrainResult(out_dir, meta, epoch, seconds, best, history)
@@ -296,14 +329,15 @@ def _save_history(history: list[tuple[float, float]], out_dir: Path, title: str)
 @torch.no_grad()
 def _val_loss(model: nn.Module, kind: str, x_val: torch.Tensor, device: str, seed: int,
               gray_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
-              amp_dtype: torch.dtype | None = None) -> float:
+              amp_dtype: torch.dtype | None = None, part: torch.Tensor | None = None) -> float:
     """Loss on the validation images, in the training's precision (half the time of fp32 on a bf16 CPU)."""
     model.eval()
     gen = torch.Generator().manual_seed(seed + 1)  # the same corruptions every epoch: comparable losses
     total, n = 0.0, 0
     for i in range(0, len(x_val), 8):
         xb = x_val[i:i + 8].to(device)
-        total += float(compute_loss(model, kind, xb, gen, amp_dtype, gray_stats)) * len(xb)
+        pb = None if part is None else part[i:i + 8].to(device)
+        total += float(compute_loss(model, kind, xb, gen, amp_dtype, gray_stats, pb)) * len(xb)
         n += len(xb)
     return total / max(1, n)
 
