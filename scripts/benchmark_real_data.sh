@@ -9,7 +9,8 @@
 # compared with; the pixel-AE baselines and the feature AE (random frozen encoder: no ImageNet weights
 # exist on our machines) train one after another beside them. Every run is then evaluated on its test set.
 # Environment overrides: EI (the CLI command), SIZE, MIN_BOTTLE, MIN_TILE, MIN_COOKIES, MIN_PIXEL,
-# MIN_FEATURE (minutes), EXTRA (flags for every train), PREFLIGHT=1 (a 1-epoch check of every kind first),
+# MIN_FEATURE (minutes), EXTRA (flags for every train), EVAL_EXTRA (flags for every evaluate, e.g. the
+# --tiles --working-size a tiled EXTRA trained for), PREFLIGHT=1 (a 1-epoch check of every kind first),
 # SEEDS (default "0 1 2": every run once per seed, named NAME-s<seed>), SPLITS (default docs/splits: a
 # category with SPLITS/<category>.dev.txt is evaluated on its development part and its remainder apart).
 set -uo pipefail
@@ -18,6 +19,7 @@ runs=${2:?usage: benchmark_real_data.sh DATA_ROOT RUNS_DIR}
 EI=${EI:-edge-inspector}
 SIZE=${SIZE:-256}
 EXTRA=${EXTRA:-}
+EVAL_EXTRA=${EVAL_EXTRA:-}
 SEEDS=${SEEDS:-0 1 2}
 SPLITS=${SPLITS:-$(cd "$(dirname "$0")/.." && pwd)/docs/splits}
 mkdir -p "$runs"
@@ -26,12 +28,14 @@ mkdir -p "$runs"
 evaluate() {
     local dir=$1 cat=$2 split="$SPLITS/$2.dev.txt"
     if [ -f "$split" ]; then
-        $EI evaluate --data "$data/$cat" --model "$dir/model" --split "$split" --subset dev --out "$dir/eval-dev" \
+        # shellcheck disable=SC2086
+        $EI evaluate --data "$data/$cat" --model "$dir/model" --split "$split" --subset dev --out "$dir/eval-dev" $EVAL_EXTRA \
             >"$dir/eval-dev.log" 2>&1 &&
-        $EI evaluate --data "$data/$cat" --model "$dir/model" --split "$split" --subset remainder \
+        $EI evaluate --data "$data/$cat" --model "$dir/model" --split "$split" --subset remainder $EVAL_EXTRA \
             --out "$dir/eval-remainder" >"$dir/eval.log" 2>&1
     else
-        $EI evaluate --data "$data/$cat" --model "$dir/model" --out "$dir/eval" >"$dir/eval.log" 2>&1
+        # shellcheck disable=SC2086
+        $EI evaluate --data "$data/$cat" --model "$dir/model" --out "$dir/eval" $EVAL_EXTRA >"$dir/eval.log" 2>&1
     fi
 }
 
