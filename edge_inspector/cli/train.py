@@ -51,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--working-size", type=int, default=0, help="--tiles: resize the longer side to this first "
                    "(aspect kept; 0 = native resolution)")
     p.add_argument("--overlap", type=int, default=32, help="--tiles: pixels shared by neighbouring tiles")
+    p.add_argument("--grid-tiles", action="store_true", help="--tiles: train on the inference grid's tiles only "
+                   "(default: a random tile-sized crop at the working resolution for every sample)")
     p.set_defaults(func=cmd_train)
 
 

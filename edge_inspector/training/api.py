@@ -45,7 +45,9 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
         seed=args.seed, device=args.device, max_minutes=flags["max_minutes"],
         backbone_weights=args.backbone_weights, precision=flags["precision"],
         tiles=getattr(args, "tiles", False), tile_working_size=getattr(args, "working_size", 0),
-        tile_overlap=getattr(args, "overlap", 32), roi=tuple(args.roi) if getattr(args, "roi", None) else None,
+        tile_overlap=getattr(args, "overlap", 32),
+        tile_crops="grid" if getattr(args, "grid_tiles", False) else "random",
+        roi=tuple(args.roi) if getattr(args, "roi", None) else None,
         part_mask=getattr(args, "ignore_mask", None), auto_mask=getattr(args, "auto_mask", False),
         mask_margin=getattr(args, "mask_margin", 0),
     )

@@ -28,6 +28,7 @@ from ..model.preprocess import normalise
 from ..progress import TrainProgress
 from .augment import simulate_anomalies
 from .calibrate import calibrate, score_images
+from .crops import FixedBatches, RandomCrops
 from .data import data_hash, good_image_files, is_grayscale, load_images, load_tiles, part_weights, split_train_val
 from .part_region import augment_with_part, scores_on_part, training_ignore_mask
 from .presets import training_dtype
@@ -71,6 +72,7 @@ class TrainConfig:
     tiles: bool = False
     tile_working_size: int = 0
     tile_overlap: int = 32
+    tile_crops: str = "random"  # random: fresh tile-sized crops each step; grid: the inference grid's tiles
     # The part mask (model/part_mask.py): an ignore-mask PNG at frame size, or found in the good images
     # (calibration/part_mask.py) with `mask_margin` pixels of the part's edge ignored too.
     part_mask: Path | None = None
@@ -84,6 +86,8 @@ class TrainConfig:
             raise ValueError(f"train kind: expected one of {', '.join(DEFAULT_LR)}, got {self.kind!r}")
         if not 1 <= self.encoder_layers <= 4:
             raise ValueError(f"encoder_layers: expected 1..4, got {self.encoder_layers}")
+        if self.tile_crops not in ("random", "grid"):
+            raise ValueError(f"tile_crops: expected random or grid, got {self.tile_crops!r}")
         if self.input_size < 32 or self.input_size % 32:
             raise ValueError(f"input_size: expected a multiple of 32 >= 32, got {self.input_size}")
         if not 0 < self.frr_target < 0.5:
@@ -224,10 +228,15 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=1e-5)
     gray = is_grayscale(images)
     gray_stats = (torch.tensor(meta.mean).view(1, 3, 1, 1), torch.tensor(meta.std).view(1, 3, 1, 1)) if gray else None
-    x_train = torch.from_numpy(normalise(images[train_idx], meta))
+    source: FixedBatches | RandomCrops
+    if cfg.tiles and cfg.tile_crops == "random":
+        source = RandomCrops([files[i] for i in train_img], cfg.input_size, cfg.tile_working_size, meta,
+                             len(train_idx), cfg.roi, ignore)
+    else:
+        source = FixedBatches(torch.from_numpy(normalise(images[train_idx], meta)), p_train)
     x_val = torch.from_numpy(normalise(images[val_idx], meta))
     gen = torch.Generator().manual_seed(cfg.seed)
-    steps = max(1, len(x_train) // cfg.batch_size)
+    steps = max(1, len(source) // cfg.batch_size)
     budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
     bar = TrainProgress(f"train {cfg.kind}", cfg.epochs, steps, budget_s=budget_s) if progress else None
     log.info("training %s on %d %simages (%d validation) at %dx%d on %s, %s", cfg.kind, len(train_idx),
@@ -238,7 +247,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
-        order = torch.randperm(len(x_train), generator=gen)
+        order = torch.randperm(len(source), generator=gen)
         running = 0.0
         for step in range(steps):
             done = (epoch - 1 + step / steps) / cfg.epochs
@@ -246,9 +255,8 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                 done = max(done, (time.monotonic() - t0) / 60 / cfg.max_minutes)
             for group in opt.param_groups:
                 group["lr"] = cfg.learning_rate * lr_factor(done)
-            batch = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            xb, pb = augment_with_part(x_train[batch], None if p_train is None else p_train[batch], gen,
-                                       cfg.hflip, cfg.vflip, cfg.max_rotation)
+            xb, pb = source.take(order[step * cfg.batch_size:(step + 1) * cfg.batch_size], gen)
+            xb, pb = augment_with_part(xb, pb, gen, cfg.hflip, cfg.vflip, cfg.max_rotation)
             xb = xb.to(device, non_blocking=True)
             pb = None if pb is None else pb.to(device, non_blocking=True)
             if channels_last:
@@ -302,7 +310,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                       "part_fraction": round(float(np.mean(ignore == 0)), 4)},
                   "augment": {"hflip": cfg.hflip, "vflip": cfg.vflip, "max_rotation": cfg.max_rotation},
                   "tiling": {"working_size": cfg.tile_working_size, "overlap": cfg.tile_overlap,
-                             "tiles": len(images)} if cfg.tiles else None}
+                             "tiles": len(images), "crops": cfg.tile_crops} if cfg.tiles else None}
     meta.versions = {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__, "edge_inspector": __version__}
     log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", len(val_idx),
