@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .config.models import InspectionConfig, MorphologyConfig
+from .model.part_mask import part_at
 from .types import Box, Verdict
 
 
@@ -171,5 +172,5 @@ def inspection_mask(shape: tuple[int, int], roi: list[int] | None, ignore: np.nd
         x, y, w, h = roi
         keep[y:y + h, x:x + w] = True
     if ignore is not None:
-        keep &= cv2.resize(ignore, shape[::-1], interpolation=cv2.INTER_NEAREST) == 0
+        keep &= part_at(ignore, shape)
     return keep

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 
 from ..model import tiling
@@ -45,10 +44,7 @@ class TiledBackend(Backend):
 
     def _one(self, image: np.ndarray) -> AnomalyMap:
         spec = self.spec
-        crop = crop_roi(image, self.metadata.roi)
-        h, w = tiling.working_shape(crop.shape[0], crop.shape[1], spec.working_size)
-        work = crop if (h, w) == crop.shape[:2] else cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
-        padded = tiling.pad_to_tile(work, spec.tile)
+        padded, (h, w) = tiling.to_working(crop_roi(image, self.metadata.roi), spec.working_size, spec.tile)
         tiles = tiling.grid(padded.shape[0], padded.shape[1], spec.tile, spec.overlap)
         maps = self.inner.infer(tiling.cut(padded, tiles, spec.tile))
         stitched = tiling.stitch([m.map for m in maps], tiles, padded.shape[0], padded.shape[1],

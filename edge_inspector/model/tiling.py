@@ -85,6 +85,15 @@ def pad_to_tile(image: np.ndarray, tile: int) -> np.ndarray:
     return cv2.copyMakeBorder(image, 0, max(0, tile - h), 0, max(0, tile - w), cv2.BORDER_REFLECT_101)
 
 
+def to_working(image: np.ndarray, working_size: int, tile: int,
+               interpolation: int = cv2.INTER_AREA) -> tuple[np.ndarray, tuple[int, int]]:
+    """(image at the working size padded out to at least one tile, (h, w) before the padding): what tiled
+    inference cuts, and what tile training crops from. A part mask goes through with INTER_NEAREST."""
+    h, w = working_shape(image.shape[0], image.shape[1], working_size)
+    work = image if (h, w) == image.shape[:2] else cv2.resize(image, (w, h), interpolation=interpolation)
+    return pad_to_tile(work, tile), (h, w)
+
+
 def cut(image: np.ndarray, tiles: Sequence[tuple[int, int]], tile: int) -> list[np.ndarray]:
     """The tiles of `image` (views, not copies)."""
     return [image[y:y + tile, x:x + tile] for y, x in tiles]

@@ -44,14 +44,11 @@ class RandomCrops:
         self.parts: list[np.ndarray] | None = None if ignore is None else []
         for path in files:
             frame = read_bgr(path)
-            crop = crop_roi(frame, roi)
-            h, w = tiling.working_shape(crop.shape[0], crop.shape[1], working_size)
-            work = crop if (h, w) == crop.shape[:2] else cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
-            self.images.append(cv2.cvtColor(tiling.pad_to_tile(work, tile), cv2.COLOR_BGR2RGB))
+            work, _ = tiling.to_working(crop_roi(frame, roi), working_size, tile)
+            self.images.append(cv2.cvtColor(work, cv2.COLOR_BGR2RGB))
             if self.parts is not None and ignore is not None:
                 part = crop_roi(part_at(ignore, frame.shape[:2]).astype(np.uint8), roi)
-                part = cv2.resize(part, (w, h), interpolation=cv2.INTER_NEAREST)
-                self.parts.append(tiling.pad_to_tile(part, tile))
+                self.parts.append(tiling.to_working(part, working_size, tile, cv2.INTER_NEAREST)[0])
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], np.float64)
         self.weights = torch.from_numpy(area / area.sum())
 

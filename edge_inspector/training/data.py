@@ -78,10 +78,7 @@ def tile_cuts(image: np.ndarray, tile: int, working_size: int, overlap: int,
     padding, overlapping grid. A part mask goes through the same cuts with INTER_NEAREST."""
     from ..model import tiling
 
-    crop = crop_roi(image, roi)
-    h, w = tiling.working_shape(crop.shape[0], crop.shape[1], working_size)
-    work = crop if (h, w) == crop.shape[:2] else cv2.resize(crop, (w, h), interpolation=interpolation)
-    padded = tiling.pad_to_tile(work, tile)
+    padded, _ = tiling.to_working(crop_roi(image, roi), working_size, tile, interpolation)
     return [np.ascontiguousarray(c)
             for c in tiling.cut(padded, tiling.grid(padded.shape[0], padded.shape[1], tile, overlap), tile)]
 
