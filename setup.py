@@ -20,7 +20,7 @@ TRT = ["tensorrt>=10.0,<11", "pycuda>=2024.1"]
 # The web dashboard (docs/dashboard.md): Flask on waitress, a production WSGI server in pure Python.
 DASHBOARD = ["flask>=3.0", "waitress>=3.0"]
 # playwright drives the system Chromium (apt chromium) in the browser tests; it downloads no browser here.
-DEV = [*DASHBOARD, "playwright>=1.45", "pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9"]
+DEV = [*DASHBOARD, "playwright>=1.45", "pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9", "hypothesis>=6.100"]
 
 setup(
     name="edge-inspector",

@@ -35,6 +35,6 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 . .venv/bin/activate
-echo "== installing torch (pinned) and edge-inspector[$extras]"
-pip install -q torch==2.14.1 torchvision==0.29.1
-pip install -q -e ".[$extras]"
+echo "== installing torch and edge-inspector[$extras], pinned by constraints.txt (what CI tested)"
+pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
+pip install -q -c constraints.txt -e ".[$extras]"

@@ -32,14 +32,15 @@ VENV = REPO / ".venv-runtime"
 
 def _venv_python() -> Path:
     """A virtualenv with edge-inspector[onnx] and no torch; built or reused (stamp = hash of setup.py)."""
-    stamp = hashlib.sha256((REPO / "setup.py").read_bytes()).hexdigest()
+    stamp = hashlib.sha256((REPO / "setup.py").read_bytes() + (REPO / "constraints.txt").read_bytes()).hexdigest()
     python = VENV / "bin" / "python"
     stamp_file = VENV / ".edge-inspector-stamp"
     if python.exists() and stamp_file.exists() and stamp_file.read_text() == stamp:
         return python
     shutil.rmtree(VENV, ignore_errors=True)
     steps = ([sys.executable, "-m", "venv", str(VENV)],
-             [str(python), "-m", "pip", "install", "-q", "-e", f"{REPO}[onnx]"])
+             [str(python), "-m", "pip", "install", "-q", "-c", str(REPO / "constraints.txt"), "-e",
+              f"{REPO}[onnx]"])
     for cmd in steps:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         if res.returncode != 0:
