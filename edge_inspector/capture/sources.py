@@ -254,8 +254,11 @@ class ImageFolderSource(FrameSource):
         path = self._files[index]
         self._pos += 1
         try:
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        except cv2.error:  # a decoder error is the same as an undecodable file
+            # read by Python, decoded from memory: OpenCV's imread crashes the process (SIGSEGV) on a file name
+            # that is not valid UTF-8, which Python hands over with lone surrogates
+            data = np.fromfile(path, np.uint8)
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        except (OSError, cv2.error):  # a file that vanished or a decoder error: an undecodable part
             image = None
         if image is None:
             return ReadResult("unreadable", source_index=index, name=path.name, reason=f"cannot decode {path.name}")

@@ -40,6 +40,19 @@ SINKS = ("contract", "spool", "annotate", "evidence", "audit", "video", "hook", 
 MB = 1024 * 1024
 
 
+def _utf8(text: str | None) -> bool:
+    try:
+        (text or "").encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _escaped(text: str) -> str:
+    """`text` with what UTF-8 cannot carry (lone surrogates from undecodable file names) as backslash escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class Sinks:
     """Owns the output side of the daemon; open with start(), close with stop(grace)."""
 
@@ -86,13 +99,19 @@ class Sinks:
 
     def emit(self, inspection: Inspection) -> None:
         """Deliver one inspection to every sink; never raises."""
-        record = self._guard("contract", lambda: verdict_payload(inspection, self.cfg.station_id, self.run_id))
-        if record is None:  # cannot happen for values the daemon produces; still, the part gets a verdict
+        if not all(map(_utf8, (inspection.name, inspection.part_id, inspection.reason))):
+            # a file name that is not valid UTF-8 (a lone surrogate from the folder source): escaped, not fatal
+            part = inspection.part_id
+            inspection = replace(inspection, name=_escaped(inspection.name), reason=_escaped(inspection.reason),
+                                 part_id=None if part is None else _escaped(part))
+        encoded = self._guard("contract", lambda: self._encode(inspection))
+        if encoded is None:  # cannot happen for values the daemon produces; still, the part gets a verdict
             inspection = replace(inspection, verdict=Verdict.FAULT, score=None, boxes=(),
                                  reason=f"verdict could not be encoded ({inspection.reason})")
-            record = verdict_payload(inspection, self.cfg.station_id, self.run_id)
+            encoded = self._encode(inspection)
+        record, payload = encoded
         if self.sender is not None:
-            sender, payload = self.sender, encode(record)
+            sender = self.sender
             self._guard("spool", lambda: sender.submit(self.run_id, inspection.seq, payload,
                                                        inspection.verdict in REJECT_VERDICTS))
         evidence = self._guard("evidence", lambda: self.evidence.plan(inspection), stage="evidence_plan")
@@ -115,6 +134,11 @@ class Sinks:
         if self._on_inspection is not None:
             hook = self._on_inspection
             self._guard("hook", lambda: hook(replace(inspection, image=None, anomaly_map=None)))
+
+    def _encode(self, inspection: Inspection) -> tuple[dict[str, Any], bytes]:
+        """The verdict's contract object and its bytes, both or neither (encoding can fail on the text)."""
+        record = verdict_payload(inspection, self.cfg.station_id, self.run_id)
+        return record, encode(record)
 
     def _render(self, job: ImageJob) -> None:
         """The image sinks for one inspection (on the worker): annotate, evidence, video."""
