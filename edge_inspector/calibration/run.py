@@ -19,6 +19,7 @@ import numpy as np
 
 from ..backends import BackendOptions, create_backend
 from ..config.models import InspectionConfig
+from ..model.part_mask import part_scores
 from ..model.tiling import TileSpec
 from ..postprocess import inspection_mask, regions
 from ..progress import ProgressBar
@@ -197,9 +198,11 @@ def _score(backend: Any, items: list[tuple[Path, str, str]], roi: list[int] | No
         out = backend.infer([image])[0]
         amap = out.map
         keep = inspection_mask(amap.shape, roi, ignore)
-        if keep is not None:  # pixels outside the inspected area can neither form regions nor raise map_max
+        score = float(out.score)
+        if keep is not None:  # pixels outside the inspected area neither form regions nor raise the score
+            score = float(part_scores(amap[None], keep[None])[0])  # the daemon's score (InspectionMask)
             amap = np.where(keep, amap, np.float32(0)).astype(np.float32)
-        rows.append(ImageRow(path, label, kind, float(out.score), float(amap.max())))
+        rows.append(ImageRow(path, label, kind, score, float(amap.max())))
         maps.append(amap)
         if bar is not None:
             bar.update(i + 1, len(items))

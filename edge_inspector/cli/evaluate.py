@@ -89,15 +89,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     suffix = "" if args.split is None else f"-{args.subset}"
     out_dir = args.out or args.model / f"eval-{args.data.name}{suffix}"
     paths = write_report(result, out_dir)
+    _write_scores(out_dir / "scores.csv", [str(s.path) for s in samples], types, scores)
     labels = np.array([t != "good" for t in types])
     plot_roc(labels, np.array(scores), result.image_auroc, out_dir / "roc.png", f"{args.data.name} image ROC")
     plot_score_histogram(labels, np.array(scores), meta.image_threshold, out_dir / "scores.png",
                          f"{args.data.name} scores")
     plot_worst_cases(thumbs, maps, labels, np.array(scores), meta.image_threshold, out_dir / "worst_cases.png")
     print(format_summary(result))
-    print(f"report: {paths['markdown']} (+ report.json, roc.png, scores.png, worst_cases.png)")
+    print(f"report: {paths['markdown']} (+ report.json, scores.csv, roc.png, scores.png, worst_cases.png)")
     backend.close()
     return 0
+
+
+def _write_scores(path: Path, files: list[str], types: list[str], scores: list[float]) -> None:
+    """Every image's score, the one the daemon and `calibrate` compute for it (compare them per image)."""
+    import csv
+
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["path", "defect_type", "score"])
+        out.writerows([file, kind, f"{score:.6f}"] for file, kind, score in zip(files, types, scores))
 
 
 def _ignore_mask(args: argparse.Namespace, meta: Any) -> tuple[Any, str | None]:

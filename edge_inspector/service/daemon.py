@@ -85,9 +85,7 @@ class Daemon:
         self.stages = StageTimes()  # time per pipeline stage (summary, bench)
         self.model_id = ""
         self._pending_drops: list[DroppedFrame] = []
-        self.threshold = float("nan")
-        self.pixel_threshold = float("nan")
-        self.settings = InspectionSettings(self.threshold, self.pixel_threshold, cfg.inspection)
+        self.settings = InspectionSettings(float("nan"), float("nan"), cfg.inspection)
         self.commands: CommandProcessor | None = None  # with mqtt.commands or the dashboard, made by run()
         self._front_end = front_end
         d = cfg.dashboard
@@ -107,7 +105,16 @@ class Daemon:
     def use_settings(self, settings: InspectionSettings) -> None:
         """Judge the next frames with `settings`; call on the inspection thread only (between two frames)."""
         self.settings = settings
-        self.threshold, self.pixel_threshold = settings.threshold, settings.pixel_threshold
+
+    @property
+    def threshold(self) -> float:
+        """The image threshold in force (read from the settings: there is no second copy to drift)."""
+        return self.settings.threshold
+
+    @property
+    def pixel_threshold(self) -> float:
+        """The pixel threshold in force."""
+        return self.settings.pixel_threshold
 
     def stop(self) -> None:
         """Ask the daemon to finish; safe from signal handlers and other threads."""
@@ -234,7 +241,7 @@ class Daemon:
         self.commands = CommandProcessor(
             self, self.cfg.inspection, self.cfg.station_id, self.run_id, reply=reply,
             announce=lambda status: sinks.set_status(profile=status), audit=sinks.audit.write_event,
-            memory=self.memory)
+            memory=self.memory, max_age_s=self.cfg.mqtt.command_max_age_s)
         if not mqtt_commands or sender is None:
             return
         conn = sender.conn
@@ -313,6 +320,7 @@ class Daemon:
             ))
 
     def _inspect(self, frame: Frame, backend: Backend) -> Inspection:
+        settings = self.settings  # one frame, one set of numbers: the verdict reports the threshold that judged
         t0 = time.monotonic()
         try:
             amap = backend.infer([frame.image])[0]
@@ -328,24 +336,27 @@ class Daemon:
                 raise ValueError(f"anomaly map has {bad} non-finite values")
             t2 = time.monotonic()
             self.stages.add("check", (t2 - t1) * 1000.0)
-            verdict, boxes, reason = self.settings.judge(amap.map, score)
+            verdict, boxes, reason, judged_score = settings.judge_scored(amap.map, score)
             self.stages.add("postprocess", (time.monotonic() - t2) * 1000.0)
         except Exception as exc:  # noqa: BLE001 - one bad frame or model output must not stop the line
             if self.summary.scorer_errors < 10 or self.summary.scorer_errors % 1000 == 0:
                 log.warning("scorer failed on seq %d: %s", frame.seq, exc, exc_info=not isinstance(exc, ValueError))
             self.summary.scorer_errors += 1
-            return self._finish(frame, Verdict.FAULT, None, (), f"scorer error: {exc}", 0.0, None)
-        return self._finish(frame, verdict, score, boxes, reason, inference_ms, amap.map)
+            return self._finish(frame, settings, Verdict.FAULT, None, (), f"scorer error: {exc}", 0.0, None)
+        # the model's whole-frame score is kept for what-if replays, which judge it again like this frame
+        return self._finish(frame, settings, verdict, judged_score, boxes, reason, inference_ms, amap.map, score)
 
     def _finish(
         self,
         frame: Frame,
+        settings: InspectionSettings,
         verdict: Verdict,
         score: float | None,
         boxes: tuple[Box, ...],
         reason: str,
         inference_ms: float,
         amap: np.ndarray | None,
+        model_score: float | None = None,
     ) -> Inspection:
         latency_ms = (time.monotonic() - frame.captured_mono) * 1000.0
         deadline = self.cfg.inspection.deadline_ms
@@ -358,10 +369,11 @@ class Daemon:
         if score is not None:
             self.inference.add(inference_ms)
             if amap is not None and self.memory is not None:
-                self.memory.add(frame.seq, frame.name, score, verdict, amap, self.settings)
+                self.memory.add(frame.seq, frame.name, score if model_score is None else model_score, verdict, amap,
+                                settings)
         return Inspection(
             seq=frame.seq, source_index=frame.source_index, name=frame.name, captured_at=frame.captured_at,
-            decided_at=time.time(), verdict=verdict, score=score, threshold=self.threshold, boxes=tuple(boxes),
+            decided_at=time.time(), verdict=verdict, score=score, threshold=settings.threshold, boxes=tuple(boxes),
             reason=reason, latency_ms=latency_ms, inference_ms=inference_ms, model_id=self.model_id,
             part_id=frame.part_id, image=frame.image, anomaly_map=amap,
         )

@@ -1,7 +1,9 @@
 """The inspected area of a frame: a calibration profile's ROI rectangle minus its ignore mask.
 
-Anomalies outside it form no region (fixtures, the belt, the image border); with `require_region` such a
-part passes. The mask is postprocess.inspection_mask, the one `calibrate` used, built once per frame size.
+Anomalies outside it neither form a region (fixtures, the belt, the image border) nor raise the image score:
+the score is the highest value of the map inside it, the score `train --auto-mask`, `evaluate` and
+`calibrate` measured the threshold on (model/part_mask.part_scores). The mask is postprocess.inspection_mask,
+the one `calibrate` used, built once per frame size.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..model.part_mask import part_scores
 from ..postprocess import inspection_mask
 
 
@@ -26,13 +29,24 @@ class InspectionMask:
                 raise FileNotFoundError(f"ignore mask {ignore_mask}: missing or not an image")
         self._cache: dict[tuple[int, int], np.ndarray | None] = {}
 
-    def apply(self, anomaly_map: np.ndarray) -> np.ndarray:
-        """The map with everything outside the inspected area set to 0, so no region forms there. The image
-        score stays the model's, exactly as `calibrate` scored the profile's images."""
-        key = (int(anomaly_map.shape[0]), int(anomaly_map.shape[1]))
+    def _keep(self, shape: tuple[int, ...]) -> np.ndarray | None:
+        key = (int(shape[0]), int(shape[1]))
         if key not in self._cache:
             if len(self._cache) >= 4:  # a camera has one size; a folder of images a few
                 self._cache.clear()
             self._cache[key] = inspection_mask(key, self.roi, self.ignore)
-        keep = self._cache[key]
-        return anomaly_map if keep is None else np.where(keep, anomaly_map, np.float32(0)).astype(np.float32)
+        return self._cache[key]
+
+    def apply(self, anomaly_map: np.ndarray) -> np.ndarray:
+        """The map with everything outside the inspected area set to 0, so no region forms there."""
+        return self.apply_scored(anomaly_map, 0.0)[0]
+
+    def apply_scored(self, anomaly_map: np.ndarray, score: float) -> tuple[np.ndarray, float]:
+        """(the map with everything outside the inspected area set to 0, the image score over the inspected
+        area): the max of the map there, 0.0 when nothing is inspected; the model's `score` when the whole
+        frame is inspected."""
+        keep = self._keep(anomaly_map.shape)
+        if keep is None:
+            return anomaly_map, score
+        return (np.where(keep, anomaly_map, np.float32(0)).astype(np.float32),
+                float(part_scores(anomaly_map[None], keep[None])[0]))

@@ -38,11 +38,17 @@ class InspectionSettings:
     profile_path: Path | None = None
 
     def judge(self, anomaly_map: np.ndarray, score: float) -> tuple[Verdict, tuple[Box, ...], str]:
-        """The verdict, boxes and reason for one raw (unmasked) map and score under these settings: the one
-        judging step the daemon, an uploaded image and a what-if replay share."""
-        judged = anomaly_map if self.mask is None else self.mask.apply(anomaly_map)
-        return postprocess(judged, score, threshold=self.threshold, pixel_threshold=self.pixel_threshold,
-                           cfg=self.inspection)
+        """The verdict, boxes and reason for one raw (unmasked) map and the model's score under these settings:
+        the one judging step the daemon, an uploaded image and a what-if replay share."""
+        return self.judge_scored(anomaly_map, score)[:3]  # type: ignore[return-value]
+
+    def judge_scored(self, anomaly_map: np.ndarray, score: float) -> tuple[Verdict, tuple[Box, ...], str, float]:
+        """judge() and the image score it compared with the threshold: with a part mask, ROI or ignore mask,
+        the max of the map over the inspected pixels (as calibrated), else the model's `score`."""
+        judged, inspected = (anomaly_map, score) if self.mask is None else self.mask.apply_scored(anomaly_map, score)
+        verdict, boxes, reason = postprocess(judged, inspected, threshold=self.threshold,
+                                             pixel_threshold=self.pixel_threshold, cfg=self.inspection)
+        return verdict, boxes, reason, inspected
 
 
 def resolve_settings(cfg: Config, meta: ModelMetadata, model_dir: Path) -> InspectionSettings:

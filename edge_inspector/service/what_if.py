@@ -75,8 +75,9 @@ def settings_view(settings: InspectionSettings) -> dict[str, Any]:
             "min_area": int(insp.min_defect_area), "min_peak": float(insp.min_region_peak)}
 
 
-def _judge(k: Kept, settings: InspectionSettings) -> Verdict:
-    return settings.judge(k.anomaly_map, k.score)[0]
+def _judge(k: Kept, settings: InspectionSettings) -> tuple[Verdict, float]:
+    verdict, _, _, score = settings.judge_scored(k.anomaly_map, k.score)
+    return verdict, score
 
 
 def replay(kept: list[Kept], proposed: InspectionSettings, current: InspectionSettings | None = None,
@@ -88,15 +89,15 @@ def replay(kept: list[Kept], proposed: InspectionSettings, current: InspectionSe
     flipped: list[dict[str, Any]] = []
     up = down = 0
     for k in kept:
-        before = k.verdict if current is None or k.settings is current else _judge(k, current)
-        verdict = _judge(k, proposed)
+        before = k.verdict if current is None or k.settings is current else _judge(k, current)[0]
+        verdict, score = _judge(k, proposed)  # the score over the pixels the proposal inspects
         now[before.value] += 1
         after[verdict.value] = after.get(verdict.value, 0) + 1
         if verdict is before:
             continue
         up += before is Verdict.PASS and verdict is Verdict.FAIL
         down += before is Verdict.FAIL and verdict is Verdict.PASS
-        flipped.append({"seq": k.seq, "name": k.name, "score": k.score, "before": before.value,
+        flipped.append({"seq": k.seq, "name": k.name, "score": score, "before": before.value,
                         "after": verdict.value})
     return {"replayed": len(kept), "proposed": settings_view(proposed), "now": now, "after": after,
             "pass_to_fail": up, "fail_to_pass": down, "flipped": flipped[::-1][:FLIPPED_LIMIT]}

@@ -196,3 +196,81 @@ def test_calibrate_takes_the_models_part_mask_into_the_profile(tmp_path: Path) -
     copied = tmp_path / "cal" / "plate" / "s1.r0001.mask.png"
     assert copied.read_bytes() == (model / PART_MASK_FILE).read_bytes()
     assert "part mask from the model" in done.stdout
+
+
+@pytest.mark.parametrize("require_region", [True, False])
+def test_a_hot_background_neither_fails_nor_passes_a_part_by_the_whole_frame_score(tmp_path: Path,
+                                                                                   require_region: bool) -> None:
+    """The threshold of a masked model was calibrated on part-only scores: the daemon compares the part's score.
+    Before, the whole-frame 0.99 was compared: PASS 'but no region' or, without require_region, FAIL."""
+    model = masked_model(tmp_path)
+    cfg = SimpleNamespace(inspection=InspectionConfig(min_defect_area=4, require_region=require_region))
+    settings = resolve_settings(cfg, ModelMetadata.load(model), model)  # type: ignore[arg-type]
+    hot_background = np.zeros((60, 80), np.float32)
+    hot_background[20:30, 10:20] = 0.99  # left half: not the part, which scores 0.02 everywhere
+    hot_background[:, 40:] = 0.02
+    verdict, boxes, reason, score = settings.judge_scored(hot_background, 0.99)
+    assert (verdict, boxes, score) == (Verdict.PASS, (), pytest.approx(0.02))
+    assert reason.startswith("score 0.020 <"), reason
+
+
+def test_evaluate_calibrate_and_the_daemon_score_a_masked_model_alike(tmp_path: Path) -> None:
+    """One definition of the score: per image, evaluate's, calibrate's and the daemon's published scores (run as
+    systemd starts it, with and without a profile) are the same number for a model trained on its part."""
+    import csv
+
+    import yaml
+
+    category = tmp_path / "widget"
+    write_parts(category / "train" / "good", 8)
+    write_parts(category / "test" / "good", 3)
+    hot = write_parts(category / "test" / "background", 3)
+    for path in hot:  # bright spots off the part: the whole-frame score rises, the part's does not
+        image = cv2.imread(str(path))
+        cv2.circle(image, (8, 8), 5, (255, 255, 255), -1)
+        cv2.imwrite(str(path), image)
+    model = tmp_path / "model"
+    cli = [sys.executable, "-m", "edge_inspector.cli", "--log-level", "WARNING"]
+    done = subprocess.run([*cli, "train", "--data", str(category), "--out", str(model), "--model", "scratch",
+                           "--input-size", "32", "--encoder-layers", "1", "--width", "16", "--epochs", "2",
+                           "--batch-size", "4", "--precision", "fp32", "--auto-mask", "--mask-margin", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    common = ["--backend", "torch", "--device", "cpu"]
+    done = subprocess.run([*cli, "evaluate", "--data", str(category), "--model", str(model), *common, "--out",
+                           str(tmp_path / "eval")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with (tmp_path / "eval" / "scores.csv").open() as f:
+        evaluated = {Path(r["path"]).parent.name + "/" + Path(r["path"]).name: float(r["score"])
+                     for r in csv.DictReader(f)}
+    assert len(evaluated) == 6
+    done = subprocess.run([*cli, "calibrate", "--model", str(model), "--good", str(category / "test" / "good"),
+                           "--defects", str(category), "--product", "plate", "--station", "s1", "--out",
+                           str(tmp_path / "cal"), *common, "--threads", "1", "--policy", "fixed", "--threshold",
+                           "0.5", "--reason", "one score", "--report", str(tmp_path / "report")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with (tmp_path / "report" / "per_image.csv").open() as f:
+        calibrated = {Path(r["path"]).parent.name + "/" + Path(r["path"]).name: float(r["score"])
+                      for r in csv.DictReader(f)}
+    assert calibrated.keys() == evaluated.keys()
+    folder = tmp_path / "line"
+    folder.mkdir()
+    for key in evaluated:  # one folder of the same images, named so the audit line names them back
+        (folder / key.replace("/", "__")).write_bytes((category / "test" / key).read_bytes())
+    for name, inspection in (("model mask", {}), ("profile", {"profile": str(tmp_path / "cal/plate/s1.yaml")})):
+        out = tmp_path / f"out-{len(inspection)}"
+        config = tmp_path / f"line-{len(inspection)}.yaml"
+        config.write_text(yaml.safe_dump({
+            "station_id": "s1", "source": {"kind": "folder", "path": str(folder)},
+            "model": {"path": str(model), "backend": "torch", "device": "cpu"}, "mqtt": {"enabled": False},
+            "inspection": {"min_defect_area": 4, **inspection}, "output": {"dir": str(out)}}))
+        done = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "run", "--config", str(config)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = [json.loads(line) for line in (out / "audit.jsonl").read_text().splitlines()]
+        published = {v["frame"].replace("__", "/"): v["score"] for v in lines if v.get("kind", "verdict") == "verdict"}
+        assert published.keys() == evaluated.keys(), name
+        for key, score in evaluated.items():
+            assert published[key] == pytest.approx(score, abs=2e-6), (name, key)
+            assert calibrated[key] == pytest.approx(score, abs=2e-6), key
