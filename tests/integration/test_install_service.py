@@ -18,7 +18,7 @@ import yaml
 from helpers.ci import skip_unless_ci
 
 REPO = Path(__file__).resolve().parents[2]
-SCORE_LIMIT = 2.5  # systemd-analyze security: "OK" and better
+SCORE_LIMIT = 1.8  # systemd-analyze security: the 1.8 OK the README and docs/deploy.md claim
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

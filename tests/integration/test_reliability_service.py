@@ -17,6 +17,7 @@ from typing import Any
 import psutil
 import pytest
 from contract_schemas import validate_message
+from helpers.ci import skip_unless_ci
 from helpers.daemon_process import DaemonProcess, audit_lines, wait_for, write_config
 from helpers.mjpeg_server import MjpegServer
 
@@ -37,7 +38,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
                          capture_output=True, text=True)
     if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({res.stderr.strip()}); the blocked-path test covers the rest")
+        skip_unless_ci(f"cannot mount a tmpfs here ({res.stderr.strip()}); the blocked-path test covers the rest")
     try:
         yield mount
     finally:

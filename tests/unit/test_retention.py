@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.ci import skip_unless_ci
 
 from edge_inspector.publish import (
     AuditLog,
@@ -207,10 +208,10 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
             timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot mount a 200 KiB tmpfs to fill a real disk: {exc}")
+        skip_unless_ci(f"cannot mount a 200 KiB tmpfs to fill a real disk: {exc}")
     if done.returncode != 0:
         reason = (done.stderr or done.stdout).strip() or f"exit status {done.returncode}"
-        pytest.skip(f"cannot mount a 200 KiB tmpfs to fill a real disk (needs root): {reason}")
+        skip_unless_ci(f"cannot mount a 200 KiB tmpfs to fill a real disk (needs root): {reason}")
     try:
         yield mount_point
     finally:

@@ -71,6 +71,9 @@ def test_full_fsync_policy_works_and_bad_policy_is_refused(tmp_path: Path) -> No
     spool = Spool(tmp_path / "s.sqlite", fsync="full")
     spool.append("r", 0, b"{}", reject=True)
     assert spool.pending()[0].reject
+    # SQLite's own answer, not the setting we passed: 2 = FULL (fsync on every commit), 1 = NORMAL
+    assert spool._db.execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert Spool(tmp_path / "n.sqlite", fsync="normal")._db.execute("PRAGMA synchronous").fetchone()[0] == 1
     with pytest.raises(ValueError, match="spool.fsync"):
         Spool(tmp_path / "t.sqlite", fsync="sometimes")
 
