@@ -1,18 +1,30 @@
 """Secrets never reach a log line: passwords the config loaded and credentials inside URLs are masked.
 
 install() puts a filter on the root logger's handlers (the CLI calls it once); register() adds a secret
-the filter masks wherever it appears; redact_url() masks `user:password@` in stream URLs for messages the
-code builds itself (describe(), errors).
+the filter masks wherever it appears; redact_url() masks `user:password@` in stream URLs and the
+`user-pw=...` style keys of GStreamer pipelines for messages the code builds itself (describe(), errors).
+The filter also caps every log line at MAX_MESSAGE characters, and a log call whose arguments do not fit
+its format string is logged as such instead of raising into its caller.
+
+Everything here runs in linear time: a log line may quote a megabyte that came from the network.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import reprlib
 
 MASK = "***"
+MAX_MESSAGE = 4096  # characters of one log message (and of each traceback line) kept by the filter
 _secrets: set[str] = set()
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*):(?P<password>[^/@\s]*)@")
+# `://user:` and the rest of the URL (it ends at whitespace or a quote): found by the literal '://', each run
+# stops at the first character it excludes, so no text is scanned twice (no nested or adjacent ambiguity).
+_URL_CREDENTIALS = re.compile(r"://(?P<user>[^\s\"'<>`/@:]*):(?P<rest>[^\s\"'<>`]*)")
+# `user-pw=secret`, `password="se cret"`: GStreamer (rtspsrc, souphttpsrc) and query-string forms. The value is
+# a quoted string (up to its closing quote, or the end) or a run of non-space; no nested quantifiers.
+_KEY_VALUE = re.compile(r"(?<![A-Za-z0-9])(?P<key>(?:user|proxy)-(?:id|pw)|password|passwd|pwd)(?P<eq>\s*=\s*)"
+                        r"(?P<value>\"[^\"]*\"?|'[^']*'?|[^\s\"']+)", re.IGNORECASE)
 
 
 def register(secret: str | None) -> None:
@@ -21,29 +33,76 @@ def register(secret: str | None) -> None:
         _secrets.add(secret)
 
 
+def _mask_credentials(m: re.Match[str]) -> str:
+    # The password runs to the LAST '@' of the URL: one holding '@' or '/' (`p@ss/w0rd`) is masked whole. A path
+    # holding '@' is masked too: too much hidden is better than a password shown.
+    rest = m["rest"]
+    at = rest.rfind("@")
+    return m.group() if at < 0 else f"://{m['user']}:{MASK}{rest[at:]}"
+
+
 def redact_url(text: str) -> str:
-    """`rtsp://user:pass@host/...` -> `rtsp://user:***@host/...` anywhere in `text`."""
-    return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    """`rtsp://user:pass@host/...` -> `rtsp://user:***@host/...` and `user-pw=pass` -> `user-pw=***` in `text`."""
+    return _KEY_VALUE.sub(lambda m: f"{m['key']}{m['eq']}{MASK}", _URL_CREDENTIALS.sub(_mask_credentials, text))
 
 
 def redact(text: str) -> str:
-    """`text` with URL credentials and every registered secret masked."""
+    """`text` with URL credentials, pipeline passwords and every registered secret masked."""
     text = redact_url(text)
     for secret in sorted(_secrets, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
 
 
+def cap_text(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` cut to `limit` characters, saying how many were cut: `abc... (1234 characters cut)`."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} characters cut)"
+
+
+def cap(value: object, limit: int = 200) -> str:
+    """repr(value) for a log line or an error message, at most `limit` characters (at least 40); never raises.
+
+    Like reprlib: long strings, bytes and containers are shortened before they are formatted (a megabyte
+    costs no more than a short value), and a cut value ends with `...` and its length.
+    """
+    limit = max(40, limit)
+    short = reprlib.Repr()
+    short.maxstring, short.maxother, short.maxlong = limit // 4, limit // 2, limit
+    short.maxlevel, short.maxlist, short.maxtuple, short.maxdict, short.maxset = 3, 20, 20, 20, 20
+    sized = isinstance(value, (str, bytes, bytearray))
+    try:
+        text = repr(value[:limit]) if sized else short.repr(value)  # type: ignore[index]
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break the message that quotes it
+        return f"<{type(value).__name__} object (repr failed)>"
+    if len(text) <= limit and not (sized and len(value) > limit):  # type: ignore[arg-type]
+        return text
+    note = f"... (length {len(value)})" if sized else "..."  # type: ignore[arg-type]
+    return text[:limit - len(note)] + note
+
+
 class RedactingFilter(logging.Filter):
-    """Rewrites each record's final message (and its exception text) with redact()."""
+    """Rewrites each record's final message (and its exception text) with redact(), capped at MAX_MESSAGE.
+
+    Never raises: a log call whose arguments do not fit its format string is logged with its format string
+    and arguments quoted (as logging's own handleError would report it) rather than failing its caller.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        clean = redact(message)
+        try:
+            message = record.getMessage()
+        except Exception as exc:  # noqa: BLE001 - a bad log call is a bug to report, not a crash
+            message = (f"{cap(record.msg, 1000)} % {cap(record.args, 1000)} (log call at {record.pathname}:"
+                       f"{record.lineno} could not be formatted: {type(exc).__name__}: {exc})")
+            record.msg, record.args = message, None
+        clean = cap_text(redact(message))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = "\n".join(cap_text(line) for line in redact(record.exc_text).split("\n"))
+        if record.stack_info:
+            record.stack_info = cap_text(redact(record.stack_info), 8 * MAX_MESSAGE)
         if clean != message:
             record.msg, record.args = clean, None
         return True

@@ -12,12 +12,21 @@ import threading
 import time
 from dataclasses import dataclass
 
+from ..redact import cap_text, redact
+
 log = logging.getLogger(__name__)
 
 STATES = ("starting", "running", "stalled", "reconnecting", "idle", "ended", "failed")
 _LEVELS = {"stalled": logging.WARNING, "reconnecting": logging.WARNING, "failed": logging.ERROR,
            "idle": logging.DEBUG}  # idle <-> running happens once per part on a triggered line
 _TIMED = ("stalled", "idle")
+MAX_DETAIL = 500  # characters of a detail (an exception text can be long)
+
+
+def _clean(text: str) -> str:
+    # The detail goes to the retained MQTT status, /api/state and /healthz, which no log filter sees: a stream
+    # URL's password (in describe() or an OpenCV error) is masked here, once, for all of them.
+    return cap_text(redact(text), MAX_DETAIL)
 
 
 @dataclass(frozen=True)
@@ -47,10 +56,11 @@ class HealthTracker:
     """Thread-safe state of one capture loop; the loop reports events, any thread may ask for a snapshot."""
 
     def __init__(self, what: str, live: bool, stall_seconds: float, idle_ok: bool) -> None:
-        self.what, self.live, self.stall_seconds, self.idle_ok = what, live, stall_seconds, idle_ok
+        self.what, self.live, self.stall_seconds, self.idle_ok = _clean(what), live, stall_seconds, idle_ok
         self._lock = threading.Lock()
         now = time.monotonic()
-        self._state, self._since, self._detail = "starting", time.time(), f"waiting for the first frame from {what}"
+        self._state, self._since = "starting", time.time()
+        self._detail = f"waiting for the first frame from {self.what}"
         self._last_frame: float | None = None
         self._waiting_since = now  # the last frame, or the (re)open after which none came yet
         self._watching = True  # the source is open and should deliver: only then can it stall
@@ -77,6 +87,7 @@ class HealthTracker:
 
     def opened(self, detail: str) -> None:
         """The source was (re)opened: a stall is measured from now."""
+        detail = _clean(detail)
         with self._lock:
             self._waiting_since = self._beat = time.monotonic()
             self._watching = True
@@ -85,6 +96,7 @@ class HealthTracker:
 
     def closed(self, detail: str) -> None:
         """The source was closed to be reopened: no stall can be measured until it is open again."""
+        detail = _clean(detail)
         with self._lock:
             self._watching = False
             changed = self._enter("reconnecting", detail)
@@ -92,6 +104,7 @@ class HealthTracker:
 
     def set(self, state: str, detail: str) -> None:
         """Enter `state` (logged once on a change); in the same state only the detail is updated."""
+        detail = _clean(detail)
         with self._lock:
             changed = self._enter(state, detail)
         self._log(changed, state, detail)

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except USER_ERRORS as exc:
-        print(redact.redact(f"edge-inspector {args.verb}: error: {exc}"), file=sys.stderr)
+        # capped: an error may quote a value that came from a file or the network
+        print(redact.cap_text(redact.redact(f"edge-inspector {args.verb}: error: {exc}")), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

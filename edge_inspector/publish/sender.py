@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..config.models import MqttConfig
@@ -23,6 +24,37 @@ from .spool import Spool, SpoolEntry
 
 log = logging.getLogger(__name__)
 MEMORY_FALLBACK_LIMIT = 10_000
+REPORT_EVERY_S = 60.0  # a failure that repeats per verdict (full disk) is logged at most this often
+
+
+class LogThrottle:
+    """The first event is logged, then at most one line per `interval` seconds that says how many were not."""
+
+    def __init__(self, interval: float = REPORT_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval, self.clock = interval, clock
+        self.count = 0  # events so far, logged or not
+        self._suppressed = 0
+        self._next = -float("inf")
+        self._lock = threading.Lock()
+
+    def hit(self) -> int | None:
+        """Count one event. None: do not log it; otherwise log it, with this many suppressed since the last line."""
+        with self._lock:
+            self.count += 1
+            now = self.clock()
+            if now < self._next:
+                self._suppressed += 1
+                return None
+            self._next = now + self.interval
+            suppressed, self._suppressed = self._suppressed, 0
+            return suppressed
+
+
+def _log_throttled(throttle: LogThrottle, level: int, msg: str, *args: object, exc_info: bool = False) -> None:
+    suppressed = throttle.hit()
+    if suppressed is not None:
+        tail = f" ({suppressed} more since the last report, {throttle.count} in all)" if suppressed else ""
+        log.log(level, msg + "%s", *args, tail, exc_info=exc_info)
 
 
 @dataclass(frozen=True)
@@ -61,6 +93,8 @@ class VerdictSender(threading.Thread):
         self._deadline = float("inf")
         self._published = self._acked = self._replayed = self._write_errors = self._memory_dropped = 0
         self._next_expiry = 0.0
+        # a failure that repeats per verdict or per turn (a full disk) logs its first line, then one a minute
+        self.log_throttles = {kind: LogThrottle() for kind in ("write", "refused", "mark", "read")}
 
     # --- inspection thread ---------------------------------------------------------------------------
     def submit(self, run_id: str, seq: int, payload: bytes, reject: bool) -> bool:
@@ -72,12 +106,15 @@ class VerdictSender(threading.Thread):
             ok = False
             with self._cond:
                 self._write_errors += 1
-                if len(self._memory) >= MEMORY_FALLBACK_LIMIT:
+                lost = len(self._memory) >= MEMORY_FALLBACK_LIMIT
+                if lost:
                     self._memory.popleft()
                     self._memory_dropped += 1
                 self._memory.append(SpoolEntry(self._memory_ids, run_id, seq, time.time(), reject, payload))
                 self._memory_ids -= 1
-            log.error("spool write failed for seq %d (%s); verdict kept in memory", seq, exc)
+            _log_throttled(self.log_throttles["write"], logging.ERROR,
+                           "spool write failed for seq %d (%s); verdict kept in memory%s", seq, exc,
+                           f" (memory fallback full: {self._memory_dropped} oldest verdicts lost)" if lost else "")
         self._wake()
         return ok
 
@@ -138,7 +175,8 @@ class VerdictSender(threading.Thread):
             try:
                 self.spool.mark_delivered(done)
             except Exception:  # noqa: BLE001 - they would be resent after a restart: a duplicate, not a loss
-                log.exception("spool: marking %d verdicts delivered failed", len(done))
+                _log_throttled(self.log_throttles["mark"], logging.ERROR, "spool: marking %d verdicts delivered "
+                               "failed", len(done), exc_info=True)
 
     def _fill_window(self) -> None:
         room = self.cfg.max_inflight - len(self._outstanding)
@@ -152,7 +190,8 @@ class VerdictSender(threading.Thread):
             try:
                 batch += self.spool.pending(after_id=self._last_id, limit=room - len(batch))
             except Exception:  # noqa: BLE001 - retried on the next turn
-                log.exception("spool: reading the backlog failed")
+                _log_throttled(self.log_throttles["read"], logging.ERROR, "spool: reading the backlog failed",
+                               exc_info=True)
         for entry in batch:
             if not self._send(entry):
                 return
@@ -168,8 +207,9 @@ class VerdictSender(threading.Thread):
         topics = [self.conn.topics.verdict] + ([self.conn.topics.reject] if entry.reject else [])
         sent = [m for m in (self.conn.publish(t, payload, qos=self.cfg.qos) for t in topics) if m is not None]
         if not sent:
-            log.error("verdict seq %d of run %s refused by the MQTT client; retried from the spool",
-                      entry.seq, entry.run_id)
+            _log_throttled(self.log_throttles["refused"], logging.ERROR,
+                           "verdict seq %d of run %s refused by the MQTT client; retried from the spool",
+                           entry.seq, entry.run_id)
             if entry.id < 0:
                 with self._cond:
                     self._memory.appendleft(entry)
@@ -196,7 +236,8 @@ class VerdictSender(threading.Thread):
         try:
             self.spool.mark_delivered([entry_id])
         except Exception:  # noqa: BLE001
-            log.exception("spool: marking verdict delivered failed")
+            _log_throttled(self.log_throttles["mark"], logging.ERROR, "spool: marking verdict delivered failed",
+                           exc_info=True)
 
     def _expire(self) -> None:
         try:
@@ -225,6 +266,9 @@ class VerdictSender(threading.Thread):
             self.join(timeout=grace + 1.0)
         left = self.stats()
         self.conn.stop(timeout=min(2.0, max(0.5, self._deadline - time.monotonic())))
+        if left.write_errors:
+            log.warning("%d spool writes failed during this run (%d verdicts lost because the memory fallback "
+                        "was full too)", left.write_errors, left.memory_dropped)
         if left.depth:
             log.warning("stopped with %d undelivered verdicts kept in the spool %s for the next run",
                         left.depth, self.spool.path)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..capture import CaptureHealth, CaptureThread
 from ..publish.contract import iso_utc, stats_payload
+from ..redact import redact
 from ..types import Verdict
 from .stats import LatencyStats
 
@@ -26,8 +27,8 @@ HEALTHY = frozenset({"starting", "running", "idle"})
 
 
 def capture_status(health: CaptureHealth) -> dict[str, Any]:
-    """The `capture` object of the status message."""
-    return {"state": health.state, "since": iso_utc(health.since), "detail": health.detail}
+    """The `capture` object of the status message (retained: no log filter sees it, so it is redacted here)."""
+    return {"state": health.state, "since": iso_utc(health.since), "detail": redact(health.detail)}
 
 
 def latency_object(stats: LatencyStats) -> dict[str, Any]:
