@@ -18,6 +18,9 @@ def _collect() -> tuple[type[BaseException], ...]:
         ("edge_inspector.export", "ExportError"),
         ("edge_inspector.calibration", "CalibrationError"),
         ("edge_inspector.dashboard", "DashboardError"),
+        ("edge_inspector.publish.audit", "AuditError"),  # a state directory the service cannot write
+        ("edge_inspector.config.secrets", "SecretError"),  # e.g. a --password-file readable by others
+        ("edge_inspector.config.yaml_safe", "YamlFileError"),  # a binary, oversized or aliased YAML file
     ):
         try:
             found.append(getattr(importlib.import_module(module), name))

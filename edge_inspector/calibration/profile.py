@@ -17,12 +17,14 @@ from typing import Any
 
 import yaml
 
+from ..config.yaml_safe import YamlFileError, read_yaml
 from ..export.onnx_export import file_sha256
 from ..model.metadata import WEIGHTS_FILE, ModelMetadata
 from ..model.tiling import TileSpec
 from .validate import ProfileError, check_profile_dict
 
 SCHEMA_VERSION = 1
+MAX_PROFILE_BYTES = 1024 * 1024  # a profile is a few KB; checked before the file is read
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # product/station become file names
 
 
@@ -101,16 +103,24 @@ def profile_path(root: Path, product: str, station: str) -> Path:
 
 
 def load_profile(path: Path) -> Profile:
-    """Read and strictly validate a profile; ProfileError names the file and the key."""
+    """Read and strictly validate a profile; ProfileError names the file and the key. The shared safe reader
+    (config/yaml_safe.py) caps the size, refuses anchors, aliases and duplicate keys."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path, what="profile", max_bytes=MAX_PROFILE_BYTES).data
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: profile not found") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise ProfileError(f"{path}: unreadable: {str(exc).splitlines()[0]}") from None
+    except YamlFileError as exc:
+        raise ProfileError(str(exc)) from None
     check_profile_dict(path, data, SCHEMA_VERSION)
     return Profile(**data)
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """Writes a value shared twice out twice: load_profile refuses anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def next_revision(root: Path, product: str, station: str) -> int:
@@ -125,7 +135,7 @@ def save_profile(profile: Profile, root: Path) -> Path:
     profile.revision = next_revision(root, profile.product, profile.station)
     check_profile_dict(path, profile.to_dict(), SCHEMA_VERSION)  # never write what load would refuse
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(profile.to_dict(), sort_keys=False, allow_unicode=True, width=110)
+    text = yaml.dump(profile.to_dict(), Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=110)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)  # readers see the old or the new profile, never half of one

@@ -7,9 +7,16 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..config.yaml_safe import VALUE_CHARS, label, one_line
+from ..redact import cap
+
 
 class CalibrationError(ValueError):
-    """Bad calibration input (images, flags, policy arguments); one line naming the flag, file or value."""
+    """Bad calibration input (images, flags, policy arguments); one line naming the flag, file or value,
+    at most yaml_safe.MAX_ERROR characters."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(str(message)))
 
 
 class ProfileError(CalibrationError):
@@ -77,19 +84,19 @@ def check_profile_dict(path: Path, data: Any, schema_version: int) -> None:
         raise ProfileError(f"{path}: expected a mapping of profile keys, got {type(data).__name__}")
     _keys(path, "", data, set(_TOP) | set(_SECTIONS))
     if data["schema_version"] != schema_version:
-        raise ProfileError(f"{path}: schema_version: {data['schema_version']!r} not supported "
+        raise ProfileError(f"{path}: schema_version: {_show(data['schema_version'])} not supported "
                            f"(expected {schema_version})")
     for key, (check, expected) in _TOP.items():
         if not check(data[key]):
-            raise ProfileError(f"{path}: {key}: expected {expected}, got {data[key]!r}")
+            raise ProfileError(f"{path}: {key}: expected {expected}, got {_show(data[key])}")
     for section, fields in _SECTIONS.items():
         value = data[section]
         if not isinstance(value, dict):
-            raise ProfileError(f"{path}: {section}: expected a mapping, got {value!r}")
+            raise ProfileError(f"{path}: {section}: expected a mapping, got {_show(value)}")
         _keys(path, f"{section}.", value, set(fields))
         for key, (check, expected) in fields.items():
             if not check(value[key]):
-                raise ProfileError(f"{path}: {section}.{key}: expected {expected}, got {value[key]!r}")
+                raise ProfileError(f"{path}: {section}.{key}: expected {expected}, got {_show(value[key])}")
     exp, samples = data["expected"], data["samples"]
     if (samples["defect"] == 0) != (exp["escape_rate"] is None) or (exp["escape_rate"] is None) != (
             exp["escape_upper"] is None):
@@ -99,8 +106,12 @@ def check_profile_dict(path: Path, data: Any, schema_version: int) -> None:
                            f"false_reject_rate {exp['false_reject_rate']}")
 
 
+def _show(value: Any) -> str:
+    return cap(value, VALUE_CHARS)
+
+
 def _keys(path: Path, prefix: str, data: dict[str, Any], known: set[str]) -> None:
-    unknown = sorted(str(k) for k in set(data) - known)
+    unknown = sorted(label(k) for k in set(data) - known)
     if unknown:
         raise ProfileError(f"{path}: {prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
     missing = sorted(known - set(data))

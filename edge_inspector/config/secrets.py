@@ -4,22 +4,53 @@ Order for the MQTT password: `mqtt.password_file`; else, with a username, `$CRED
 (systemd LoadCredential=); else `mqtt.password` in the YAML, which still works but is warned about. The
 dashboard token: `dashboard.token_file`, else `$CREDENTIALS_DIRECTORY/dashboard-token`. Every secret read is
 registered with redact so no log line shows it.
+
+Secret files (the password and token files, the MQTT client key) must not be open to other users:
+check_secret_file() refuses any "other" permission bit and group write, and allows group read only for a
+file owned by root whose group is one the service runs with (`install -m 0640 -o root -g edge-inspector`,
+docs/deploy.md), as PostgreSQL does for its key. Files systemd made in /run/credentials/ (LoadCredential=)
+are not checked: PID 1 writes them read-only for this service alone and grants the read with an ACL, which
+shows in the group bits; a $CREDENTIALS_DIRECTORY elsewhere (set by hand) is checked like any other file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import stat
 from pathlib import Path
 
 from .. import redact
+from ..redact import cap_text
 from .models import Config
 
 log = logging.getLogger(__name__)
 
 
 class SecretError(ValueError):
-    """A secret file that cannot be read: one line naming the key and the file."""
+    """A secret file that cannot be read or is open to other users: one line naming the key and the file."""
+
+
+MAX_SECRET_BYTES = 64 * 1024
+SYSTEMD_CREDENTIALS = Path("/run/credentials")  # where PID 1 puts a system service's LoadCredential= files
+
+
+def check_secret_file(path: Path, key: str) -> None:
+    """SecretError unless `path` is closed to other users (see the module doc for the rule and why)."""
+    path = Path(path)
+    if SYSTEMD_CREDENTIALS in path.absolute().parents:
+        return
+    try:
+        info = path.stat()
+    except OSError:
+        return  # the read that follows says why it cannot be read, in its caller's words
+    mode = stat.S_IMODE(info.st_mode)
+    group_read_ok = info.st_uid == 0 and (info.st_gid == os.getgid() or info.st_gid in os.getgroups())
+    too_open = mode & 0o007 or mode & 0o020 or (mode & 0o040 and not group_read_ok)
+    if too_open:
+        who = "other users" if mode & 0o007 else "its group"
+        raise SecretError(f"{key} {path}: mode {mode:04o} lets {who} read or change it; run `chmod 600 {path}` "
+                          "(and chown it to the service user), or 0640 owned by root:<service group>")
 
 
 def credential(name: str) -> Path | None:
@@ -31,13 +62,22 @@ def credential(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def read_secret(path: Path, key: str) -> str:
-    """The first line of `path`, stripped; SecretError names `key` and the file."""
+def read_secret_text(path: Path, key: str) -> str:
+    """The whole text of a secret file after check_secret_file(); at most MAX_SECRET_BYTES are read."""
+    check_secret_file(path, key)
     try:
-        text = path.read_text(encoding="utf-8")
+        with Path(path).open("rb") as fh:
+            data = fh.read(MAX_SECRET_BYTES + 1)
+        if len(data) > MAX_SECRET_BYTES:
+            raise SecretError(f"{key} {path}: over {MAX_SECRET_BYTES} bytes, not a password or token file")
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SecretError(f"{key} {path}: cannot be read ({exc})") from None
-    lines = text.strip().splitlines()
+        raise SecretError(f"{key} {path}: cannot be read ({cap_text(str(exc), 200)})") from None
+
+
+def read_secret(path: Path, key: str) -> str:
+    """The first line of `path`, stripped; SecretError names `key` and the file (also when others can read it)."""
+    lines = read_secret_text(path, key).strip().splitlines()
     if not lines or not lines[0].strip():
         raise SecretError(f"{key} {path}: empty")
     return lines[0].strip()
@@ -46,6 +86,8 @@ def read_secret(path: Path, key: str) -> str:
 def load_secrets(cfg: Config, source: Path) -> Config:
     """Fill cfg.mqtt.password and cfg.dashboard.token_file from their files or credentials (see module doc)."""
     mq = cfg.mqtt
+    if mq.key_file is not None and mq.key_file.is_file():  # a missing one is reported when TLS is set up
+        check_secret_file(mq.key_file, "mqtt.key_file")
     if mq.password_file is not None:
         mq.password = read_secret(mq.password_file, "mqtt.password_file")
     elif mq.username is not None and mq.password is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -56,19 +58,42 @@ def copy_model(model: Path, layout: Layout, say: Say) -> Path:
     return dest
 
 
+CONFIG_MODE = 0o640  # it may hold the MQTT password: never readable by others, not even for a moment
+
+
+def write_private(dest: Path, text: str, mode: int = CONFIG_MODE) -> None:
+    """Write `text` to `dest` atomically, born with `mode`: a temp file created with that mode (O_EXCL, so
+    the umask can only remove bits) and fsynced, then renamed over `dest`. Readers see the old file or
+    the new one, and never a world-readable copy."""
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            os.fchmod(fh.fileno(), mode)  # the mode asked for, whatever the umask left of it
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
 def install_config(text: str, layout: Layout, say: Say) -> Path:
-    """Write the config; an existing one is kept and the new one written beside it as NAME.yaml.new."""
+    """Write the config (mode 0640 from its first byte); an existing one is kept and the new one written
+    beside it as NAME.yaml.new."""
     dest = layout.config
     if dest.exists():
         if dest.read_text(encoding="utf-8") == text:
             say(f"config: kept {dest} (unchanged)")
             return dest
         dest = dest.with_name(dest.name + ".new")
-        dest.write_text(text, encoding="utf-8")
-        dest.chmod(0o640)
+        write_private(dest, text)
         say(f"config: kept {layout.config}; the new one is {dest} (compare and merge by hand)")
         return dest
-    dest.write_text(text, encoding="utf-8")
-    dest.chmod(0o640)  # it may hold the MQTT password
+    write_private(dest, text)
     say(f"config: wrote {dest}")
     return dest

@@ -34,10 +34,15 @@ class InstallOptions:
 def _validated_text(opts: InstallOptions, validate: Validate, say: Say) -> str:
     """The config to install, checked as `validate-config` checks it: with model.path set to --model
     when one is given, so the metadata checked is that of the model being installed."""
-    try:
-        text = opts.config.read_text(encoding="utf-8")
+    from ..config.loader import MAX_CONFIG_BYTES
+    from ..config.yaml_safe import YamlFileError, read_text
+
+    try:  # capped and strict UTF-8, as the loader reads it: a binary or huge file is one line, not a traceback
+        text = read_text(opts.config, "config file", MAX_CONFIG_BYTES)
     except OSError as exc:
         raise InstallError(f"--config {opts.config}: cannot read it ({exc.strerror})") from exc
+    except YamlFileError as exc:
+        raise InstallError(f"--config {exc}") from None
     if opts.model is None:
         from ..config import load_config
 

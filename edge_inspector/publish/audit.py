@@ -27,6 +27,11 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 _WARN_EVERY_S = 60.0
 
 
+class AuditError(OSError):
+    """The audit log cannot be opened at start (a read-only or missing state directory): one line naming the
+    file; the CLI exits 2, which systemd's RestartPreventExitStatus=2 does not restart (it would fail again)."""
+
+
 def _utc_day(ts: float) -> str:
     return time.strftime("%Y%m%d", time.gmtime(ts))
 
@@ -89,9 +94,14 @@ class AuditLog:
         self.rotations = 0
         self.rotate_errors = 0
         self._last_warning = -_WARN_EVERY_S
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fd: int | None = None
-        self._open()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._open()
+        except OSError as exc:
+            raise AuditError(f"output.audit_log {self.path}: cannot open for writing "
+                                        f"({exc.strerror or exc}); the state directory (output.dir) must be a "
+                                        "writable directory") from None
         # A file left by the previous run belongs to the day it was last written, not to today.
         if self._size > 0:
             self._day = _utc_day(os.fstat(self._require_fd()).st_mtime)

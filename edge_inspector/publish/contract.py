@@ -34,6 +34,10 @@ STATS_BODY_KEYS = frozenset({
 _LATENCY_KEYS = ("latency_ms", "inference_ms")
 # run_id ends up in evidence file names, so it is one safe path component.
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Free-text fields of a verdict, at most this many characters (docs/schemas/verdict.schema.json says so too):
+# a frame name or a reason that came from a file name, a camera or the PLC cannot make a verdict huge.
+TEXT_LIMITS = {"frame": 256, "reason": 512, "model_id": 256, "part_id": 128}
+CUT_MARK = "...[cut]"  # ends a text that was cut to its limit
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,40 @@ def _number(value: float | None, name: str) -> float | None:
     return number
 
 
+def cap_text(value: str, limit: int) -> str:
+    """`value` as UTF-8-safe text of at most `limit` characters: lone surrogates (a file name that was not
+    UTF-8, decoded with surrogateescape) become backslash escapes (`\\udcff`, as the sinks write them), and
+    a longer text ends with CUT_MARK."""
+    text = str(value)
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if len(text) > limit:
+        text = text[:limit - len(CUT_MARK)] + CUT_MARK
+    return text
+
+
+def _finite(value: float, name: str) -> float:
+    number = _number(value, name)
+    if number is None:
+        raise ValueError(f"{name}: expected a finite number, got None")
+    return number
+
+
+def _time(value: float, name: str) -> str:
+    """iso_utc() of a finite epoch time; ValueError (not OverflowError/OSError) for one no clock gives."""
+    try:
+        return iso_utc(_finite(value, name))
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{name}: expected an epoch time in seconds, got {value!r}") from None
+
+
 def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, replayed: bool = False) -> dict[str, Any]:
     """The JSON object published on the verdict (and reject) topic for one inspection.
 
     score is None exactly when the part could not be scored (FAULT without a score). replayed is True
     when the verdict is sent late from the spool (after an outage or a restart) with its original times.
+    Free text (frame, reason, model_id, part_id) is capped by TEXT_LIMITS; a non-finite number is refused
+    (ValueError): the daemon turns a non-finite score into a FAULT before it gets here.
     """
     i = inspection
     return {
@@ -104,18 +137,18 @@ def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, rep
         "run_id": _check_run_id(run_id),
         "seq": int(i.seq),
         "source_index": int(i.source_index),
-        "frame": i.name,
-        "captured_at": iso_utc(i.captured_at),
+        "frame": cap_text(i.name, TEXT_LIMITS["frame"]),
+        "captured_at": _time(i.captured_at, "captured_at"),
         "captured_ts": float(i.captured_at),
-        "decided_at": iso_utc(i.decided_at),
-        "latency_ms": round(float(i.latency_ms), 3),
+        "decided_at": _time(i.decided_at, "decided_at"),
+        "latency_ms": round(_finite(i.latency_ms, "latency_ms"), 3),
         "verdict": Verdict(i.verdict).value,
         "score": _number(i.score, "score"),
         "threshold": _number(i.threshold, "threshold"),
         "boxes": [b.as_dict() for b in i.boxes],
-        "reason": i.reason,
-        "model_id": i.model_id,
-        "part_id": i.part_id,
+        "reason": cap_text(i.reason, TEXT_LIMITS["reason"]),
+        "model_id": cap_text(i.model_id, TEXT_LIMITS["model_id"]),
+        "part_id": None if i.part_id is None else cap_text(i.part_id, TEXT_LIMITS["part_id"]),
         "replayed": bool(replayed),
     }
 
@@ -201,5 +234,7 @@ def command_response_payload(
 
 
 def encode(payload: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; NaN/Infinity are refused (ValueError) because JSON has no such values."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    """Compact UTF-8 JSON; NaN/Infinity are refused (ValueError) because JSON has no such values. A lone
+    surrogate in a text (a name that was not UTF-8) becomes a backslash escape instead of failing the message."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.encode("utf-8", "backslashreplace")

@@ -112,3 +112,12 @@ def test_fingerprint_train_dir_vs_export(tmp_path: Path) -> None:
     message = str(info.value)
     assert "\n" not in message and f"{sha[:16]}:int8" in message and "edge-inspector calibrate" in message
     assert message.startswith("calibration/cookie/line1.yaml (cookie/line1 r1) was calibrated for model")
+
+
+def test_a_saved_profile_never_holds_anchors_so_it_loads_again(tmp_path: Path) -> None:
+    """load_profile refuses anchors and aliases (issue 17 item 6); save_profile must never write one, even when
+    two values are the same object (PyYAML's dumper would anchor the second)."""
+    shared = [0.1, 0.2]
+    path = save_profile(make_profile(policy={"name": "fixed", "params": {"a": shared, "b": shared}}), tmp_path)
+    assert "&" not in path.read_text() and "*" not in path.read_text()
+    assert load_profile(path).policy["params"] == {"a": [0.1, 0.2], "b": [0.1, 0.2]}

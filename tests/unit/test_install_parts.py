@@ -111,3 +111,25 @@ def test_uninstall_of_a_station_never_installed_is_harmless(tmp_path: Path) -> N
     left = uninstall(tmp_path, "line9", purge=True, say=say)
     assert left[0] == "systemctl disable --now edge-inspector@line9.service"
     assert "uninstalled edge-inspector@line9.service" in out
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    (b"station_id: x\n" + bytes(range(128, 256)), "line 2: config file is not UTF-8 text"),
+    (b"station_id: x\n#" + b"x" * (2 * 1024 * 1024), "over the limit of 1048576 bytes"),
+])
+def test_install_service_refuses_a_binary_or_huge_config_with_one_line(tmp_path: Path, content: bytes,
+                                                                       expected: str) -> None:
+    """Through the entry point, under a temporary root: nothing is installed, exit 2, one line."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "line1.yaml"
+    config.write_bytes(content)
+    res = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "install-service", "--station", "line1",
+                          "--config", str(config), "--root", str(tmp_path / "root"), "--no-enable"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr[-2000:]
+    assert res.stderr.startswith(f"edge-inspector install-service: error: --config {config}: ")
+    assert expected in res.stderr and len(res.stderr) < 1100
+    assert not (tmp_path / "root").exists()
