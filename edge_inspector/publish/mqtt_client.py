@@ -8,6 +8,7 @@ the inspection thread.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ from ..mqtt_auth import apply_auth
 from .contract import OFFLINE, ONLINE, encode, status_payload, topics
 
 log = logging.getLogger(__name__)
+DROP_WARN_S = 60.0  # one warning per kind of dropped message at most this often (a flood costs no log storm)
 
 
 class MqttConnectError(RuntimeError):
@@ -33,7 +35,9 @@ class MqttConnection:
 
     on_ack(mid) is called for every acknowledged message (PUBACK for QoS 1); on_connect() after every
     successful (re)connect, once the retained online status has been queued. subscribe() adds a topic
-    that is (re)subscribed on every connect; its handler gets each message's payload on the network thread.
+    that is (re)subscribed on every connect; its handler gets each message's payload on the network thread,
+    except messages over mqtt.max_message_bytes and retained ones, which are dropped and counted
+    (`dropped_oversize`, `dropped_retained`) with a warning at most every DROP_WARN_S seconds per kind.
     """
 
     def __init__(
@@ -58,6 +62,9 @@ class MqttConnection:
         self.connects = 0
         self.last_error = ""
         self._started = False
+        self.dropped_oversize = 0  # subscribed messages over cfg.max_message_bytes, dropped unread
+        self.dropped_retained = 0  # retained messages on subscribed topics (a request or trigger from the past)
+        self._drop_warned: dict[str, tuple[float, int]] = {}  # kind -> (monotonic time warned, count then)
         # A persistent session with a stable client id: QoS 1 messages in flight at a disconnect are
         # resent by paho (DUP flag) on reconnect; everything not yet sent waits in the spool, not here.
         self.client = mqtt.Client(
@@ -102,13 +109,36 @@ class MqttConnection:
         entry = self._handlers.get(msg.topic)
         if entry is None:  # e.g. a subscription a persistent session kept from an earlier run
             return
+        size, limit = len(msg.payload), self.cfg.max_message_bytes
+        if size > limit:  # before any decoding: one message must never cost the line more than its copy
+            self.dropped_oversize += 1
+            self._warn_dropped("oversize", self.dropped_oversize, msg.topic,
+                               f"{size} bytes, more than mqtt.max_message_bytes {limit}")
+            return
+        if msg.retain:  # delivered because it was kept at the broker, not because it was sent now
+            self.dropped_retained += 1
+            self._warn_dropped("retained", self.dropped_retained, msg.topic,
+                               "a retained message (requests and triggers are never taken from the past; clear it "
+                               "with an empty retained publish)")
+            return
         try:
             entry[1](bytes(msg.payload))
         except Exception:  # noqa: BLE001 - a handler's bug must not kill paho's network thread
             log.exception("MQTT handler for %s failed; message dropped", msg.topic)
 
+    def _warn_dropped(self, kind: str, count: int, topic: str, why: str) -> None:
+        now = time.monotonic()
+        last, then = self._drop_warned.get(kind, (-math.inf, 0))
+        if now - last < DROP_WARN_S:
+            return
+        self._drop_warned[kind] = (now, count)
+        more = f", {count - then - 1} more since the last warning" if then and count - then > 1 else ""
+        log.warning("MQTT message on %s dropped: %s (%d %s dropped in all%s; next warning in %.0f s at the earliest)",
+                    topic, why, count, kind, more, DROP_WARN_S)
+
     def subscribe(self, topic: str, handler: Callable[[bytes], None], qos: int = 1) -> None:
-        """Receive `topic` from now on, across reconnects: handler(payload) runs on the network thread."""
+        """Receive `topic` from now on, across reconnects: handler(payload) runs on the network thread for each
+        message that is at most mqtt.max_message_bytes long and not retained (the others are dropped, counted)."""
         self._handlers[topic] = (qos, handler)
         if self.connected:
             self.client.subscribe(topic, qos=qos)

@@ -1,7 +1,9 @@
 """Commands: the one way to change inspection settings at runtime (the MQTT command topic and the dashboard's HTTP API).
 
 submit() may be called from any thread (paho's network thread, an HTTP handler): it validates the
-request (cheap dict checks) and queues it, or answers at once (bad request, queue full: "busy").
+request (cheap, bounded checks: command_request.py) and queues it, or answers at once (bad request, stale,
+duplicate id, queue full: "busy"). The ids of the last changes are remembered, so the same request
+delivered twice makes one revision; proposed numbers are held to the limits of command_limits.py.
 apply_pending() runs on the inspection thread between two frames, so every frame is judged with the
 old or the new numbers, never a mix. A change is persisted first (a new profile revision with author
 and reason; revisions only grow, a rollback is a new revision) and swapped in second: when the save
@@ -21,11 +23,22 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..publish.contract import command_response_payload
+from .command_limits import check_changes
+from .command_request import (
+    ACTIONS,
+    CHANGES,
+    SET_KEYS,
+    CommandError,
+    RecentIds,
+    Request,
+    clip,
+    parse_request,
+    request_id,
+)
 from .profile_settings import InspectionSettings, settings_from_profile
 from .proposal import STALE, edited_profile, proposed_settings
 from .what_if import InspectionMemory, replay
@@ -35,97 +48,11 @@ if TYPE_CHECKING:
     from ..config import InspectionConfig
 
 log = logging.getLogger(__name__)
-ACTIONS = ("show", "set", "history", "rollback", "what-if")
+__all__ = ["ACTIONS", "SET_KEYS", "CommandError", "CommandProcessor", "Request", "parse_request", "request_id"]
 NO_PROFILE = ("no calibration profile in force: start the daemon with inspection.profile "
               "(edge-inspector calibrate)")
 HISTORY_LIMIT = 100  # newest revisions listed by `history`
 Reply = Callable[[dict[str, Any]], None]
-
-
-class CommandError(ValueError):
-    """A request the daemon refuses; the message names the key and is sent back as `error`."""
-
-
-def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _roi(v: Any) -> bool:
-    return v is None or (isinstance(v, list) and len(v) == 4 and all(_int(x) for x in v)
-                         and v[0] >= 0 and v[1] >= 0 and v[2] > 0 and v[3] > 0)
-
-
-# set key -> (check, what it expects)
-SET_KEYS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "image_threshold": (_num, "a finite number"),
-    "pixel_threshold": (_num, "a finite number"),
-    "min_area": (lambda v: _int(v) and v >= 0, "an integer >= 0 (pixels)"),
-    "min_peak": (lambda v: _num(v) and v >= 0, "a finite number >= 0"),
-    "roi": (_roi, "[x, y, width, height] (x, y >= 0, width, height > 0) or null"),
-}
-_TOP = {"id", "action", "author", "reason", "set", "revision"}
-
-
-@dataclass(frozen=True)
-class Request:
-    """One validated command."""
-
-    id: str
-    action: str
-    author: str | None = None
-    reason: str | None = None
-    changes: dict[str, Any] = field(default_factory=dict)
-    revision: int | None = None
-
-
-def request_id(data: Any) -> str | None:
-    """The id to echo, when one can be read from a (possibly invalid) request."""
-    rid = data.get("id") if isinstance(data, dict) else None
-    return rid if isinstance(rid, str) and rid else None
-
-
-def parse_request(data: Any) -> Request:
-    """Validate one request object; CommandError names the first bad key."""
-    if not isinstance(data, dict):
-        raise CommandError(f"request: expected a JSON object, got {type(data).__name__}")
-    unknown = sorted(str(k) for k in set(data) - _TOP)
-    if unknown:
-        raise CommandError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(_TOP))})")
-    if request_id(data) is None or len(data["id"]) > 128:
-        raise CommandError(f"id: required, a non-empty string of at most 128 characters, got {data.get('id')!r}")
-    action = data.get("action")
-    if action not in ACTIONS:
-        raise CommandError(f"action: expected one of {', '.join(ACTIONS)}, got {action!r}")
-    for key in ("author", "reason"):
-        value = data.get(key)
-        if action in ("set", "rollback") and not (isinstance(value, str) and value.strip()):
-            raise CommandError(f"{key}: required for {action}, a non-empty string, got {value!r}")
-        if value is not None and not isinstance(value, str):
-            raise CommandError(f"{key}: expected a string, got {value!r}")
-    changes: dict[str, Any] = {}
-    if action in ("set", "what-if"):
-        changes = data.get("set")  # type: ignore[assignment]
-        if not isinstance(changes, dict) or not changes:
-            raise CommandError(f"set: expected an object with at least one of {', '.join(SET_KEYS)}, "
-                               f"got {changes!r}")
-        for key, value in changes.items():
-            if key not in SET_KEYS:
-                raise CommandError(f"set.{key}: unknown key (known: {', '.join(SET_KEYS)})")
-            check, expected = SET_KEYS[key]
-            if not check(value):
-                raise CommandError(f"set.{key}: expected {expected}, got {value!r}")
-    elif "set" in data:
-        raise CommandError(f"set: only for actions set and what-if, not {action}")
-    revision = data.get("revision")
-    if action == "rollback" and not (isinstance(revision, int) and not isinstance(revision, bool) and revision >= 1):
-        raise CommandError(f"revision: required for rollback, an integer >= 1, got {revision!r}")
-    if action != "rollback" and revision is not None:
-        raise CommandError(f"revision: only for action rollback, not {action}")
-    return Request(data["id"], action, data.get("author"), data.get("reason"), dict(changes), revision)
 
 
 class SettingsHolder(Protocol):
@@ -153,23 +80,26 @@ class CommandProcessor:
     def __init__(self, holder: SettingsHolder, inspection: InspectionConfig, station_id: str, run_id: str, *,
                  reply: Reply, announce: Callable[[dict[str, Any]], None] | None = None,
                  audit: Callable[[dict[str, Any]], None] | None = None, maxsize: int = 8,
-                 memory: InspectionMemory | None = None) -> None:
+                 memory: InspectionMemory | None = None, max_age_s: float = 60.0, remember: int = 1000) -> None:
         self.holder, self.inspection = holder, inspection
         self.station_id, self.run_id = station_id, run_id
         self._reply, self._announce, self._audit = reply, announce, audit
         self._queue: queue.Queue[tuple[Request, Reply, float]] = queue.Queue(maxsize=maxsize)
         self.memory = memory
+        self.max_age_s = max_age_s  # a request whose `ts` is older (or further ahead) is refused; 0 = off
+        self.recent = RecentIds(remember)
         self._replaying = threading.Lock()
-        self.applied = self.refused = 0
+        self.applied = self.refused = self.duplicates = self.stale = 0
 
     # --- any thread ------------------------------------------------------------------------------------
     def submit_json(self, payload: bytes) -> None:
-        """A raw message from the command topic; never raises."""
+        """A raw message from the command topic (its size already bounded by the connection); never raises."""
         try:
             data = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 5000-digit number, deep nesting
             self.refused += 1
-            log.warning("command refused: not a JSON object (%s); no id to answer", exc)
+            why = clip(str(exc) or type(exc).__name__)
+            log.warning("command refused: not a JSON object (%s); no id to answer", why)
             return
         self.submit(data)
 
@@ -181,26 +111,56 @@ class CommandProcessor:
         answer = reply or self._reply
         try:
             request = parse_request(data)
+            self._check_fresh(request)
         except CommandError as exc:
             self._refuse(request_id(data), str(exc), answer)
             return
         if request.action == "what-if":
             self._what_if(request, answer)
             return
+        if request.action in CHANGES:
+            earlier = self.recent.take(request.id)
+            if earlier is not None:
+                self.duplicates += 1
+                self._refuse(request.id, f"duplicate: request id {request.id!r} was already received ({earlier}); "
+                                         "not carried out again, send a new id to repeat it", answer)
+                return
         expires = math.inf if expires_in is None else time.monotonic() + expires_in
         try:
             self._queue.put_nowait((request, answer, expires))
         except queue.Full:
+            self.recent.done(request.id, None)
             self._refuse(request.id, f"busy: {self._queue.maxsize} commands already waiting", answer)
 
-    def what_if(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Replay `changes` (validated SET_KEYS) over the kept inspections; CommandError when busy or off."""
+    def _check_fresh(self, req: Request) -> None:
+        if req.ts is None or self.max_age_s <= 0:
+            return
+        age = time.time() - req.ts
+        if age > self.max_age_s:
+            self.stale += 1
+            raise CommandError(f"stale: sent {age:.0f} s ago (ts), older than mqtt.command_max_age_s "
+                               f"{self.max_age_s:g}; nothing changed")
+        if age < -self.max_age_s:
+            self.stale += 1
+            raise CommandError(f"ts: {-age:.0f} s in the future (more than mqtt.command_max_age_s "
+                               f"{self.max_age_s:g}): the sender's clock is wrong; nothing changed")
+
+    def frame(self) -> tuple[int, int] | None:
+        """(height, width) of the frames judged: the newest kept anomaly map's (maps are at frame resolution);
+        None while none is kept (what_if_frames 0, or no frame judged yet)."""
+        kept = self.memory.snapshot()[-1:] if self.memory is not None else []
+        return (int(kept[0].anomaly_map.shape[0]), int(kept[0].anomaly_map.shape[1])) if kept else None
+
+    def what_if(self, changes: dict[str, Any], force: bool = False) -> dict[str, Any]:
+        """Replay `changes` (validated SET_KEYS) over the kept inspections; CommandError when out of limits
+        (the same limits `set` applies), busy or off."""
         if self.memory is None:
             raise CommandError("what-if: the daemon keeps no inspections (what_if_frames is 0)")
+        current = self.holder.settings
+        check_changes(changes, current, self.frame(), force)
         if not self._replaying.acquire(blocking=False):
             raise CommandError("busy: another what-if is replaying")
         try:
-            current = self.holder.settings
             proposed = proposed_settings(current, self.inspection, changes, quiet=True)
             return replay(self.memory.snapshot(), proposed, current)
         finally:
@@ -208,15 +168,15 @@ class CommandProcessor:
 
     def _what_if(self, req: Request, answer: Reply) -> None:
         try:
-            result = self.what_if(req.changes)
+            result = self.what_if(req.changes, req.force)
         except (CommandError, OSError, ValueError) as exc:
-            self._refuse(req.id, str(exc).splitlines()[0], answer)
+            self._refuse(req.id, str(exc), answer)
             return
         self._send(answer, {**self._response(req.id, True, None, []), "what_if": result})
 
     def _refuse(self, rid: str | None, error: str, answer: Reply) -> None:
         self.refused += 1
-        log.warning("command %s refused: %s", rid or "(no id)", error)
+        log.warning("command %s refused: %s", rid or "(no id)", clip(error))
         if rid is not None:
             self._send(answer, self._response(rid, False, error, []))
 
@@ -228,7 +188,8 @@ class CommandProcessor:
 
     def _response(self, rid: str | None, ok: bool, error: str | None, warnings: list[str],
                   history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return command_response_payload(self.station_id, self.run_id, rid, ok=ok, error=error,
+        return command_response_payload(self.station_id, self.run_id, rid, ok=ok,
+                                        error=None if error is None else clip(error),
                                         profile=profile_view(self.holder.settings), warnings=warnings,
                                         history=history)
 
@@ -243,6 +204,7 @@ class CommandProcessor:
                 return done
             done += 1
             if time.monotonic() > expires:
+                self.recent.done(request.id, None)
                 self._refuse(request.id, "expired: the daemon did not reach it before its sender stopped waiting; "
                                          "nothing changed", answer)
                 continue
@@ -262,7 +224,7 @@ class CommandProcessor:
                 warnings = [f"no calibration profile in force: image threshold {s.threshold:.6g} and pixel "
                             f"threshold {s.pixel_threshold:.6g} come from the config or the model"]
         except Exception as exc:  # noqa: BLE001 - a refused command answers, it never stops the daemon
-            error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            error = clip(str(exc)) if str(exc).strip() else type(exc).__name__
             if not isinstance(exc, (CommandError, OSError)):
                 log.warning("command %s (%s) failed", req.id, req.action, exc_info=True)
         payload = self._response(req.id, error is None, error, warnings, history)
@@ -271,11 +233,16 @@ class CommandProcessor:
         else:
             self.refused += 1
             log.warning("command %s (%s) refused: %s", req.id, req.action, error)
+        if req.action in CHANGES:  # a refused change changed nothing: its id may come again
+            profile = payload["profile"]
+            self.recent.done(req.id, None if error is not None else
+                             f"carried out: profile r{profile['revision']}" if profile else "carried out")
         self._send(answer, payload)
-        if req.action in ("set", "rollback") and self._audit is not None:
+        if req.action in CHANGES and self._audit is not None:
             record = {"kind": "command", **{k: v for k, v in payload.items() if k != "history"},
                       "request": {"action": req.action, "author": req.author, "reason": req.reason,
-                                  "set": req.changes or None, "revision": req.revision}}
+                                  "set": req.changes or None, "revision": req.revision, "force": req.force,
+                                  "ts": req.ts}}
             try:
                 self._audit(record)
             except Exception:  # noqa: BLE001 - counted by the log; the change itself stands
@@ -306,8 +273,11 @@ class CommandProcessor:
         from ..calibration.profile import next_revision, save_profile
 
         current, path, root = self._current()
+        forced: list[str] = []
+        if req.action == "set":
+            forced = check_changes(req.changes, self.holder.settings, self.frame(), req.force)
         new = self._rollback_target(req, current, root) if req.action == "rollback" \
-            else edited_profile(current, req.changes)
+            else edited_profile(current, req.changes, force=bool(forced))
         new.author, new.reason = str(req.author), str(req.reason)
         new.created_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         predicted = new.revision = next_revision(root, new.product, new.station)
@@ -319,7 +289,7 @@ class CommandProcessor:
         if self._announce is not None and settings.profile_status is not None:
             self._announce(settings.profile_status)
         log.info("command %s by %s: %s -> profile r%d (%s)", req.id, req.author, req.action, new.revision, req.reason)
-        warnings = [w for w in new.warnings if STALE.match(w)]
+        warnings = forced + [w for w in new.warnings if STALE.match(w)]
         if new.thresholds["pixel"] > new.thresholds["image"]:
             warnings.append(f"pixel_threshold {new.thresholds['pixel']:.6g} is above image_threshold "
                             f"{new.thresholds['image']:.6g}")

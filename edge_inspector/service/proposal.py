@@ -1,5 +1,6 @@
 """A proposed change to the settings in force: the profile a `set` command would save and the settings it
-would judge with. `set` applies exactly what a what-if replays, because both are built here."""
+would judge with. `set` applies exactly what a what-if replays, because both are built here (and both pass
+command_limits.check_changes first)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .command_limits import calibrated_reference
 from .inspection_mask import InspectionMask
 from .profile_settings import InspectionSettings, settings_from_profile
 
@@ -22,8 +24,12 @@ _PROFILE_KEYS: dict[str, tuple[str, str, type]] = {
     "min_area": ("regions", "min_area", int), "min_peak": ("regions", "min_peak", float)}
 
 
-def edited_profile(current: Profile, changes: dict[str, Any]) -> Profile:
-    """A copy of `current` with validated `changes` (commands.SET_KEYS) applied, marked as chosen by hand."""
+def edited_profile(current: Profile, changes: dict[str, Any], force: bool = False) -> Profile:
+    """A copy of `current` with validated `changes` (command_request.SET_KEYS) applied, marked as chosen by hand.
+
+    Its policy params keep the calibration it descends from (`calibrated`: revision and thresholds), which
+    bounds later changes (command_limits), and `forced: true` when the request forced values past it."""
+    reference = calibrated_reference(current)
     new = copy.deepcopy(current)
     for key, (section, name, kind) in _PROFILE_KEYS.items():
         if key in changes:
@@ -31,7 +37,10 @@ def edited_profile(current: Profile, changes: dict[str, Any]) -> Profile:
     if "roi" in changes:
         new.roi = None if changes["roi"] is None else [int(x) for x in changes["roi"]]
     # `fixed`: numbers a person chose (validate.py knows no other name for them)
-    new.policy = {"name": "fixed", "params": {"source": "command", "changed": sorted(changes)}}
+    params: dict[str, Any] = {"source": "command", "changed": sorted(changes), "calibrated": reference}
+    if force:
+        params["forced"] = True
+    new.policy = {"name": "fixed", "params": params}
     if not any(STALE.match(w) for w in new.warnings):  # the rates stay those of the last calibration
         new.warnings.append(f"expected rates are from revision {current.revision}'s calibration, not re-measured")
     return new

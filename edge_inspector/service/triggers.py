@@ -5,7 +5,8 @@ trigger that no frame matched within its window is expired and published as a FA
 id, so the reject actuator fires for a part the camera never saw (reject on timeout). A trigger that says
 when it was sent (`ts`, epoch seconds) and arrives after its window (queued by the broker during an outage)
 is expired at once. on_trigger() runs on the MQTT network thread; match() and expired() on the inspection
-thread.
+thread. A message is bounded before it gets here (mqtt.max_message_bytes; retained ones are dropped by the
+connection) and parse_trigger() quotes at most a capped excerpt of whatever it refuses.
 """
 
 from __future__ import annotations
@@ -13,14 +14,43 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+from ..redact import cap
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 1000  # triggers waiting for a frame; past it the oldest is expired (a camera that died)
+PART_ID_MAX = 128  # characters
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a part id goes into log lines and file names: no line breaks
+
+
+class TriggerError(ValueError):
+    """A trigger message the daemon refuses; one line with at most a capped excerpt of the value."""
+
+
+def parse_trigger(payload: bytes) -> tuple[str, float | None]:
+    """(part_id, ts or None) from one trigger message; TriggerError for anything else."""
+    try:
+        data: Any = json.loads(payload.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 5000-digit number, deep nesting
+        raise TriggerError(f"not JSON: {cap(str(exc) or type(exc).__name__, 120)}") from None
+    if not isinstance(data, dict):
+        raise TriggerError(f"expected a JSON object with part_id, got {type(data).__name__}")
+    part_id = data.get("part_id")
+    if not (isinstance(part_id, str) and 1 <= len(part_id) <= PART_ID_MAX and not _CONTROL.search(part_id)):
+        raise TriggerError(f"part_id: expected a string of 1-{PART_ID_MAX} characters without control characters, "
+                           f"got {cap(part_id, 80)}")
+    sent = data.get("ts")
+    if sent is not None and not (isinstance(sent, (int, float)) and not isinstance(sent, bool)
+                                 and math.isfinite(sent)):
+        raise TriggerError(f"ts: expected epoch seconds, got {cap(sent, 60)}")
+    return part_id, None if sent is None else float(sent)
 
 
 @dataclass(frozen=True)
@@ -44,18 +74,12 @@ class TriggerMatcher:
     def on_trigger_json(self, payload: bytes) -> None:
         """A raw message from the trigger topic; never raises (a bad one is logged and counted)."""
         try:
-            data = json.loads(payload.decode("utf-8"))
-            part_id = data["part_id"]
-            if not isinstance(part_id, str) or not 1 <= len(part_id) <= 128:
-                raise ValueError(f"part_id: expected a string of 1-128 characters, got {part_id!r}")
-            sent = data.get("ts")
-            if sent is not None and not (isinstance(sent, (int, float)) and math.isfinite(sent)):
-                raise ValueError(f"ts: expected epoch seconds, got {sent!r}")
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            part_id, sent = parse_trigger(payload)
+        except TriggerError as exc:
             self.refused += 1
-            log.warning("trigger refused (%s): %r", exc, payload[:200])
+            log.warning("trigger refused (%s): %s", exc, cap(payload, 120))
             return
-        self.on_trigger(part_id, None if sent is None else float(sent))
+        self.on_trigger(part_id, sent)
 
     def on_trigger(self, part_id: str, sent_at: float | None = None) -> None:
         """Register one part; fire the source's software trigger when there is one."""

@@ -97,7 +97,9 @@ def test_threshold_set_rollback_show_history_over_mqtt(tmp_path: Path, trained_m
         saved = yaml.safe_load(profile_path.read_text())
         assert (saved["revision"], saved["author"], saved["reason"]) == (2, "bo", "fewer false rejects on batch 7")
         assert saved["thresholds"] == {"image": new, "pixel": 0.55}
-        assert saved["policy"] == {"name": "fixed", "params": {"source": "command", "changed": ["image_threshold"]}}
+        assert saved["policy"] == {"name": "fixed", "params": {"source": "command", "changed": ["image_threshold"],
+                                                               "calibrated": {"revision": 1, "image": 0.6123,
+                                                                              "pixel": 0.55}}}
         history = sorted(p.name for p in (profile_path.parent / "history").iterdir())
         assert history == ["s1.r0001.yaml", "s1.r0002.yaml"]
         status = mqtt_subscriber(mosquitto_broker, "ei-rel/live/status")

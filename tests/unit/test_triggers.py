@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edge_inspector.service.triggers import TriggerMatcher
 
 
@@ -61,3 +63,17 @@ def test_a_failing_software_trigger_leaves_the_part_to_expire() -> None:
     m.on_trigger("A")
     (a,) = list(m._pending)
     assert [t.part_id for t in m.expired(a.at_mono + 1)] == ["A"]
+
+
+def test_oversized_odd_and_hostile_trigger_messages_are_refused_with_a_capped_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    m = TriggerMatcher(window_s=0.5)
+    hostile = [json.dumps({"part_id": "P" * 100_000}).encode(), b"[" * 50_000 + b"]" * 50_000,
+               b'{"part_id": "P", "ts": ' + b"1" * 5000 + b"}", json.dumps({"part_id": "P-1\nERROR forged"}).encode(),
+               json.dumps(["part_id"]).encode(), json.dumps({"part_id": "P", "ts": True}).encode(), b"\xff"]
+    with caplog.at_level("WARNING"):
+        for payload in hostile:
+            m.on_trigger_json(payload)
+    assert (m.refused, m.received) == (len(hostile), 0)
+    assert len(caplog.records) == len(hostile) and all(len(r.getMessage()) < 600 for r in caplog.records)
+    assert "part_id" in caplog.records[0].getMessage()
