@@ -15,6 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def cmd_run(args: argparse.Namespace) -> int:
     import signal
+    import sys
 
     from ..config import ConfigError, load_config
     from ..config.secrets import missing_secrets
@@ -35,4 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = daemon.run()
     for line in summary.lines():
         print(line)
+    if daemon.fatal is not None:
+        print(f"edge-inspector run: {daemon.fatal}", file=sys.stderr)
+        return 1
     return 0 if summary.capture_error is None else 1

@@ -96,6 +96,9 @@ class Daemon:
         self.between = BetweenFrames()  # uploaded images judged between two frames
         self.triggers: TriggerMatcher | None = None  # trigger.mode mqtt, made by run()
         self.loop_turned = time.monotonic()  # /healthz: the inspection loop is alive
+        self.failing_scorer = 0  # scorer failures in a row
+        self.fatal: str | None = None  # why the daemon gave up (the scorer fails on every frame); exit 1
+        self.last_scorer_error = ""
         self.metrics: Metrics | None = None
         if cfg.metrics.enabled:
             from .metrics import Metrics
@@ -219,6 +222,21 @@ class Daemon:
             self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
             sinks.emit(self._inspect(item, backend))
             self.stages.add("inspect_total", (time.perf_counter() - t0) * 1000.0)
+            if self._scorer_gave_up(sinks):
+                return
+
+    def _scorer_gave_up(self, sinks: Sinks) -> bool:
+        """After inspection.max_scorer_failures failures in a row, say why on the status topic and stop: the
+        exit code 1 makes systemd restart the process (a sticky GPU error needs a new one)."""
+        limit = self.cfg.inspection.max_scorer_failures
+        if not limit or self.failing_scorer < limit:
+            return False
+        self.fatal = (f"the scorer failed on {self.failing_scorer} frames in a row (last: {self.last_scorer_error}); "
+                      "stopping so that the service manager restarts it")
+        log.error("%s", self.fatal)
+        sinks.set_status(scorer={"state": "failed", "consecutive_failures": self.failing_scorer,
+                                 "detail": self.last_scorer_error})
+        return True
 
     def _start_front_end(self, backend: Backend, capture: CaptureThread, sinks: Sinks) -> Callable[[], None]:
         if self._front_end is None or self.live is None or self.commands is None:
@@ -342,7 +360,10 @@ class Daemon:
             if self.summary.scorer_errors < 10 or self.summary.scorer_errors % 1000 == 0:
                 log.warning("scorer failed on seq %d: %s", frame.seq, exc, exc_info=not isinstance(exc, ValueError))
             self.summary.scorer_errors += 1
+            self.failing_scorer += 1
+            self.last_scorer_error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             return self._finish(frame, settings, Verdict.FAULT, None, (), f"scorer error: {exc}", 0.0, None)
+        self.failing_scorer = 0
         # the model's whole-frame score is kept for what-if replays, which judge it again like this frame
         return self._finish(frame, settings, verdict, judged_score, boxes, reason, inference_ms, amap.map, score)
 
