@@ -7,6 +7,7 @@ an inspection gate fails closed, it never falls back to defaults it was not told
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import types
@@ -14,37 +15,32 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-import yaml
-
+from ..redact import cap
 from .models import Config
 from .secrets import SecretError, load_secrets
+from .yaml_safe import VALUE_CHARS, YamlFileError, one_line, read_yaml
+
+MAX_CONFIG_BYTES = 1024 * 1024  # a station config is a few KB
 
 
 class ConfigError(ValueError):
-    """A config file is invalid. The message is one line: file, key path, line, what was expected."""
+    """A config file is invalid. The message is one line: file, key path, line, what was expected; at most
+    yaml_safe.MAX_ERROR characters, whatever the file holds."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
 
 
 def load_config(path: Path | str) -> Config:
     """Read, validate and resolve a config file; raise ConfigError naming the offending key."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from exc
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from exc
-    if data is None:
-        data = {}
-    try:
-        lines = _line_index(node)
-    except _KeyError as exc:
-        raise ConfigError(f"{path}: {exc.key}: {exc.problem}") from None
+        doc = read_yaml(path, what="config file", max_bytes=MAX_CONFIG_BYTES)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except YamlFileError as exc:
+        raise ConfigError(str(exc)) from None
+    data, lines = ({} if doc.data is None else doc.data), doc.lines
     try:
         config = parse_config(data)
         check_consistency(config)
@@ -79,10 +75,10 @@ def _describe(value: object) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{value}"' if len(value) <= VALUE_CHARS and value.isprintable() else cap(value, VALUE_CHARS)
     if isinstance(value, (dict, list)):
         return type(value).__name__
-    return f"{value!r}"
+    return cap(value, VALUE_CHARS)
 
 
 def _build(cls: type, data: dict[str, Any], prefix: str) -> object:
@@ -138,6 +134,11 @@ def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911 - one bran
         if not isinstance(value, str):
             raise _KeyError(path, f"expected string, got {_describe(value)}")
         return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise _KeyError(path, f"expected a list, got {_describe(value)}")
+        (item,) = get_args(tp)
+        return [_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value)]
     if tp is Path:
         if not isinstance(value, str) or not value:
             raise _KeyError(path, f"expected a path string, got {_describe(value)}")
@@ -185,6 +186,11 @@ def check_consistency(cfg: Config) -> None:
     _check_topic_level("mqtt.topic_prefix", mq.topic_prefix, allow_slash=True)
     if mq.commands and not mq.enabled:
         raise _KeyError("mqtt.commands", "true but mqtt.enabled is false (commands arrive over MQTT)")
+    if not 1 <= mq.max_message_bytes <= 268_435_455:  # MQTT's own maximum
+        raise _KeyError("mqtt.max_message_bytes", f"expected 1..268435455 (bytes), got {mq.max_message_bytes}")
+    if not (math.isfinite(mq.command_max_age_s) and mq.command_max_age_s >= 0):
+        raise _KeyError("mqtt.command_max_age_s", f"expected a number of seconds >= 0 (0 = off), got "
+                                                  f"{mq.command_max_age_s}")
     _check_ranges(cfg)
     _check_dashboard(cfg)
     _check_topic_level("station_id", cfg.station_id, allow_slash=False)
@@ -219,6 +225,9 @@ def _check_ranges(cfg: Config) -> None:
     peak = cfg.inspection.min_region_peak
     if not (math.isfinite(peak) and peak >= 0):
         raise _KeyError("inspection.min_region_peak", f"expected a number >= 0, got {peak}")
+    if cfg.inspection.max_scorer_failures < 0:
+        raise _KeyError("inspection.max_scorer_failures",
+                        f"expected an integer >= 0 (0 = never give up), got {cfg.inspection.max_scorer_failures}")
     if cfg.model.threads < 0:
         raise _KeyError("model.threads", f"expected an integer >= 0, got {cfg.model.threads}")
     _positive("model.max_batch", cfg.model.max_batch)
@@ -264,9 +273,36 @@ def _check_dashboard(cfg: Config) -> None:
     if d.what_if_frames < 0:
         raise _KeyError("dashboard.what_if_frames", f"expected an integer >= 0, got {d.what_if_frames}")
     _positive("dashboard.threads", d.threads)
-    for key, number in (("dashboard.what_if_max_mb", d.what_if_max_mb), ("dashboard.max_upload_mb", d.max_upload_mb)):
+    for key, number in (("dashboard.what_if_max_mb", d.what_if_max_mb), ("dashboard.max_upload_mb", d.max_upload_mb),
+                        ("dashboard.max_upload_megapixels", d.max_upload_megapixels),
+                        ("dashboard.requests_per_s", d.requests_per_s)):
         if not (math.isfinite(number) and number > 0):
             raise _KeyError(key, f"expected a positive number, got {number}")
+    if not (math.isfinite(d.request_burst) and d.request_burst >= 10):
+        raise _KeyError("dashboard.request_burst",
+                        f"expected a number >= 10 (an upload costs 10), got {d.request_burst}")
+    _check_dashboard_doors(d)
+
+
+def _check_dashboard_doors(d: Any) -> None:
+    """allowed_hosts bounded; a dashboard reachable beyond loopback says how its traffic is protected."""
+    if len(d.allowed_hosts) > 32:
+        raise _KeyError("dashboard.allowed_hosts", f"expected at most 32 names, got {len(d.allowed_hosts)}")
+    for i, name in enumerate(d.allowed_hosts):
+        if not 1 <= len(name) <= 253 or any(c.isspace() or c in "/@?#," for c in name):
+            raise _KeyError(f"dashboard.allowed_hosts[{i}]", f"expected a host name or address, got {name[:80]!r}")
+    host = d.host.strip().strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() == "localhost"
+    if host in ("0.0.0.0", "::") and not d.allowed_hosts:
+        raise _KeyError("dashboard.allowed_hosts", f"required when dashboard.host is {host}: the names and "
+                                                   "addresses browsers use to reach this device")
+    if not loopback and not (d.tls_proxy or d.allow_plain_http):
+        raise _KeyError("dashboard.host", f"{host[:80]} is reachable beyond this device: put a TLS reverse proxy in "
+                                          "front (dashboard.tls_proxy: true, docs/dashboard.md) or accept plain "
+                                          "HTTP with dashboard.allow_plain_http: true")
 
 
 def _positive(key: str, value: int) -> None:
@@ -297,22 +333,3 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     out.annotated_video = fix(out.annotated_video)
     cfg.spool.path = fix(cfg.spool.path) or out.dir / "spool.sqlite"
     return cfg
-
-
-def _line_index(node: yaml.Node | None) -> dict[str, int]:
-    """Map dotted key paths to 1-based line numbers in the YAML source."""
-    index: dict[str, int] = {}
-
-    def walk(n: yaml.Node, prefix: str) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for key_node, value_node in n.value:
-                key = f"{prefix}{key_node.value}"
-                if key in index:  # PyYAML would silently keep the last one
-                    raise _KeyError(key, f"duplicate key (first on line {index[key]}, again on line "
-                                         f"{key_node.start_mark.line + 1})")
-                index[key] = key_node.start_mark.line + 1
-                walk(value_node, key + ".")
-
-    if node is not None:
-        walk(node, "")
-    return index

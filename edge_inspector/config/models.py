@@ -109,6 +109,9 @@ class InspectionConfig:
     morphology: MorphologyConfig = field(default_factory=MorphologyConfig)
     max_boxes: int = 20  # report at most this many regions, largest peak first
     deadline_ms: float | None = None  # a frame decided later than this after capture is reported as FAULT
+    # this many scorer failures in a row (a sticky CUDA error, a corrupt engine): said on the status topic, then
+    # the daemon exits 1 so systemd restarts it, instead of FAULTing every part forever (0 = never)
+    max_scorer_failures: int = 50
 
 
 @dataclass
@@ -139,6 +142,8 @@ class MqttConfig:
     # accept threshold commands on {prefix}/{station}/command (docs/mqtt-contract.md, "Commands"); access
     # control is the broker's ACL: only the technicians' account may write a station's command topic
     commands: bool = False
+    max_message_bytes: int = 65536  # a command or trigger message longer than this is dropped unread (counted)
+    command_max_age_s: float = 60.0  # a command whose `ts` is older than this (or as far ahead) is refused; 0 = off
 
 
 @dataclass
@@ -181,7 +186,13 @@ class DashboardConfig:
     what_if_frames: int = 100  # last inspections kept (score + anomaly map) for what-if replays; 0 = none
     what_if_max_mb: float = 256.0  # ... within this much memory for their maps (a 1280x1024 map is 5 MB)
     max_upload_mb: float = 16.0  # the inspect page's upload limit
+    max_upload_megapixels: float = 40.0  # an upload's size read from its header; above this it is refused (413)
     threads: int = 4  # HTTP worker threads
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names answered; empty: loopback + bound host
+    tls_proxy: bool = False  # a TLS reverse proxy terminates in front (reads need the token, cookie Secure)
+    allow_plain_http: bool = False  # acknowledges plain HTTP when bound beyond loopback without tls_proxy
+    requests_per_s: float = 20.0  # per client address: a token bucket of this rate (history/what-if cost 5)
+    request_burst: float = 60.0  # ... holding at most this many
 
 
 @dataclass

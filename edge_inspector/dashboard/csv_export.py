@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..publish.audit import audit_files
@@ -33,8 +33,26 @@ def parse_time(text: str | None, key: str) -> float | None:
     return when.timestamp()
 
 
-def verdict_rows(audit_log: Path, start: float | None, end: float | None) -> Iterator[list[object]]:
-    """One row per verdict decided in [start, end), oldest file first; unreadable lines are skipped."""
+def relative_evidence(text: str, roots: Sequence[Path]) -> str:
+    """An evidence path relative to the first of `roots` (the output folder, then the evidence folder) that
+    holds it, else its file name: the CSV never tells a reader where the device keeps its files."""
+    if not text:
+        return ""
+    path = Path(text)
+    if not path.is_absolute():
+        return path.as_posix()
+    for root in roots:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return path.name
+
+
+def verdict_rows(audit_log: Path, start: float | None, end: float | None,
+                 roots: Sequence[Path] = ()) -> Iterator[list[object]]:
+    """One row per verdict decided in [start, end), oldest file first; unreadable lines are skipped.
+    Evidence paths are relative to `roots` (see relative_evidence)."""
     for path in audit_files(audit_log):
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -54,15 +72,16 @@ def verdict_rows(audit_log: Path, start: float | None, end: float | None) -> Ite
             yield [rec["decided_at"], rec.get("station"), rec.get("run_id"), rec.get("seq"), rec.get("frame"),
                    rec.get("verdict"), rec.get("score"), rec.get("threshold"), len(boxes),
                    max((b.get("area", 0) for b in boxes), default=""), rec.get("latency_ms"), rec.get("reason"),
-                   rec.get("model_id"), rec.get("evidence") or ""]
+                   rec.get("model_id"), relative_evidence(str(rec.get("evidence") or ""), roots)]
 
 
-def verdicts_csv(audit_log: Path, start: float | None, end: float | None) -> Iterator[str]:
+def verdicts_csv(audit_log: Path, start: float | None, end: float | None,
+                 roots: Sequence[Path] = ()) -> Iterator[str]:
     """The CSV text in chunks (header first), for a streamed HTTP response."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(COLUMNS)
-    for i, row in enumerate(verdict_rows(audit_log, start, end)):
+    for i, row in enumerate(verdict_rows(audit_log, start, end, roots)):
         writer.writerow(row)
         if i % 500 == 499:
             yield buf.getvalue()

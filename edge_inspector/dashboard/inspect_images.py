@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from ..annotate import HEATMAP_ALPHA, annotate, heatmap
 from ..types import Box, Inspection, Verdict
+from .image_header import check_pixels
 
 MAX_WIDTH = 1280  # pictures sent back are scaled down to this width at most
 
@@ -25,14 +27,29 @@ def _data_url(image: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
-def decode_upload(data: bytes, name: str) -> np.ndarray:
-    """A PNG or JPEG upload as a BGR uint8 frame; ValueError (one line, naming the file) otherwise."""
-    if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
-        raise ValueError(f"{name}: not a PNG or JPEG image")
+def decode_upload(data: bytes, name: str, max_megapixels: float = 40.0) -> np.ndarray:
+    """A PNG or JPEG upload as a BGR uint8 frame; ValueError (one line, naming the file) otherwise.
+
+    The size in the header is checked first (image_header.TooLarge above `max_megapixels`): nothing is
+    decoded for a decompression bomb.
+    """
+    width, height = check_pixels(data, name, max_megapixels)
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None or image.size == 0:
         raise ValueError(f"{name}: the image could not be decoded (damaged or truncated)")
+    if image.shape[:2] != (height, width):  # the decoder read another size than the header said
+        raise ValueError(f"{name}: decoded {image.shape[1]}x{image.shape[0]}, the header says {width}x{height}")
     return image
+
+
+def fit_pixels(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """`image` scaled down (aspect kept) to at most `max_pixels` pixels, so judging it costs one line frame."""
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return image
+    scale = math.sqrt(max_pixels / (h * w))
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def inspect_result(image: np.ndarray, judged: dict[str, Any], name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import DashboardConfig
+from ..config.secrets import SecretError, read_secret_text
 from ..service.control import DaemonControl
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,10 @@ def read_token(path: Path | None) -> str:
     """The token in `path` (surrounding whitespace stripped); DashboardError names the file."""
     if path is None:
         raise DashboardError("dashboard.token_file: required when the dashboard is enabled")
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DashboardError(f"dashboard.token_file {path}: cannot be read ({exc})") from None
+    try:  # refused when others can read it: a token they can read is no protection
+        token = read_secret_text(path, "dashboard.token_file").strip()
+    except SecretError as exc:
+        raise DashboardError(str(exc)) from None
     if len(token) < MIN_TOKEN or any(c.isspace() for c in token):
         raise DashboardError(f"dashboard.token_file {path}: expected one token of at least {MIN_TOKEN} characters "
                              "without spaces (e.g. `openssl rand -hex 24`)")
@@ -44,15 +45,19 @@ def start_dashboard(cfg: DashboardConfig) -> Callable[[DaemonControl], Callable[
                                  "pip install 'edge-inspector[dashboard]'") from None
         from .server import create_app
 
-        app = create_app(control, read_token(cfg.token_file), max_upload_bytes=int(cfg.max_upload_mb * 1024 * 1024))
+        app = create_app(control, read_token(cfg.token_file), cfg)
         try:
+            # waitress' own limits too: a body beyond the upload cap is never buffered (its default is 1 GB)
             server = create_server(app, host=cfg.host, port=cfg.port, threads=cfg.threads, ident="edge-inspector",
-                                   channel_timeout=30, clear_untrusted_proxy_headers=True)
+                                   channel_timeout=30, clear_untrusted_proxy_headers=True,
+                                   max_request_body_size=int(cfg.max_upload_mb * 2**20) + 65536,
+                                   max_request_header_size=65536)
         except OSError as exc:
             raise DashboardError(f"dashboard.port: cannot listen on {cfg.host}:{cfg.port} ({exc})") from None
         thread = threading.Thread(target=server.run, name="dashboard", daemon=True)
         thread.start()
-        log.info("dashboard on http://%s:%d/ (POST requests need the token in %s)", cfg.host,
+        # waitress gives effective_port as a string (getnameinfo): %s, never %d
+        log.info("dashboard on http://%s:%s/ (POST requests need the token in %s)", cfg.host,
                  server.effective_port, cfg.token_file)  # type: ignore[union-attr]
 
         def stop() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import queue
-import secrets
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..calibration.history_cache import MAX_LIMIT, READER
+from ..redact import redact
 from .between_frames import BetweenFrames
 from .commands import CommandProcessor
 from .live_view import LiveView
@@ -38,6 +39,7 @@ class DaemonControl:
         self.daemon, self.backend, self.capture, self.sinks = daemon, backend, capture, sinks
         self.live, self.commands, self.between, self.memory = live, commands, between, memory
         self.started = time.monotonic()
+        self.history_reader = READER
 
     @property
     def audit_log(self) -> Path:
@@ -62,7 +64,7 @@ class DaemonControl:
     def health(self) -> dict[str, dict[str, Any]]:
         """Camera, model and broker, each {ok, detail}."""
         cap = self.capture.health()
-        camera = {"ok": cap.state in ("starting", "running", "idle"), "detail": f"{cap.state}: {cap.detail}"}
+        camera = {"ok": cap.state in ("starting", "running", "idle"), "detail": redact(f"{cap.state}: {cap.detail}")}
         errors = self.daemon.summary.scorer_errors
         model = {"ok": errors == 0, "detail": f"{self.backend.name}, {errors} scorer error(s)"}
         sender = self.sinks.sender
@@ -84,9 +86,26 @@ class DaemonControl:
         except queue.Empty:
             return None
 
-    def history(self) -> dict[str, Any]:
-        """The profile's revisions (through the command processor, like `threshold history`)."""
-        return self.command({"id": f"web-history-{secrets.token_hex(4)}", "action": "history"}) or {}
+    def history(self, limit: int = MAX_LIMIT, offset: int = 0, before: int | None = None) -> dict[str, Any]:
+        """GET /api/history: one page of the profile's revisions, read on the caller's thread (never the
+        inspection thread) through a cache; CommandError without a profile, ValueError for bad paging."""
+        from .commands import NO_PROFILE, CommandError
+
+        s = self.daemon.settings
+        if s.profile is None or s.profile_path is None:
+            raise CommandError(NO_PROFILE)
+        root = s.profile_path.parent.parent
+        page = self.history_reader.page(root, s.profile.product, s.profile.station, limit=limit, offset=offset,
+                                        before=before)
+        return {"revision": s.profile.revision, **page}
+
+    def upload_pixels(self) -> int:
+        """Pixels an upload is scaled down to before it is judged: a line frame's (or the model input's) area,
+        so judging an upload costs the inspection thread what one part costs."""
+        h, w = self.backend.metadata.input_size
+        latest = self.live._latest  # noqa: SLF001 - a read of one reference; LiveView swaps it atomically
+        image = None if latest is None else latest.image
+        return max(h * w, 0 if image is None else image.shape[0] * image.shape[1])
 
     def what_if(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Replay `changes` over the kept inspections (CommandError when invalid or busy)."""

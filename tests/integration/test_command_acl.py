@@ -136,6 +136,7 @@ def test_a_locked_down_broker_lets_the_station_work_and_only_technicians_change_
     video = tmp_path / "line.avi"
     render_line_video(video, category, n_frames=8, defect_rate=0.5, size=size, seed=5)
     (tmp_path / "station.password").write_text(ACCOUNTS["station"] + "\n")
+    (tmp_path / "station.password").chmod(0o600)  # a password file others can read is refused
     station = sb.clients["station"]
     config = write_config(tmp_path / "config.yaml", model_dir=model_dir, broker=broker, station="s1",
                           source={"kind": "video", "path": str(video), "loop": True, "pacing": "realtime", "fps": 8.0},
@@ -161,6 +162,7 @@ def test_a_locked_down_broker_lets_the_station_work_and_only_technicians_change_
         assert intruder != "ok", "a certificate from another CA is refused"
 
         (tmp_path / "tech.password").write_text(ACCOUNTS["technician"])
+        (tmp_path / "tech.password").chmod(0o600)  # a password file others can read is refused
         tech = sb.clients["technician"]
         res = subprocess.run(
             [sys.executable, "-m", "edge_inspector.cli", "threshold", "set", "--image", "0.7", "--author", "bo",

@@ -187,6 +187,7 @@ def test_a_dashboard_that_cannot_listen_stops_the_start_with_one_line(tmp_path: 
     video = tmp_path / "line.avi"
     render_line_video(video, category, n_frames=4, defect_rate=0.5, size=size, seed=5)
     (tmp_path / "token").write_text(secrets.token_hex(16))
+    (tmp_path / "token").chmod(0o600)  # a token file others can read is refused
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -151,6 +151,7 @@ def test_validate_config_checks_the_dashboard_token_file(tmp_path: Path) -> None
         f"edge-inspector validate-config: error: dashboard.token_file {token}: cannot be read "
         f"([Errno 2] No such file or directory: '{token}')"]
     token.write_text("0123456789abcdef0123456789abcdef\n")
+    token.chmod(0o600)  # a token file others can read is refused
     res = cli("validate-config", "--skip-model", str(config))
     assert res.returncode == 0, res.stderr
     assert "dashboard http://127.0.0.1:8088/" in res.stdout

@@ -130,11 +130,13 @@ def test_the_mqtt_password_comes_from_its_file_or_systemd_credentials(tmp_path: 
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     base = "source:\n  kind: video\n  path: a.avi\nmodel:\n  path: m\n"
     (tmp_path / "pw").write_text("s3cret-from-file\n")
+    (tmp_path / "pw").chmod(0o600)
     cfg = load_config(write(tmp_path, base + "mqtt:\n  username: op\n  password_file: pw\n"))
     assert cfg.mqtt.password == "s3cret-from-file" and cfg.mqtt.password_file == tmp_path / "pw"
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "mqtt-password").write_text("s3cret-from-systemd")
+    (creds / "mqtt-password").chmod(0o400)  # outside /run/credentials the mode is checked
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     assert load_config(write(tmp_path, base + "mqtt:\n  username: op\n")).mqtt.password == "s3cret-from-systemd"
     with caplog.at_level("WARNING"):

@@ -30,6 +30,7 @@ def test_a_bad_token_file_is_refused_naming_it(tmp_path: Path, content: str | No
     path = tmp_path / "dashboard.token"
     if content is not None:
         path.write_text(content)
+        path.chmod(0o600)  # a token file others can read is refused (tests/unit/test_file_doors.py)
     with pytest.raises(DashboardError, match=message) as info:
         read_token(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
@@ -38,6 +39,7 @@ def test_a_bad_token_file_is_refused_naming_it(tmp_path: Path, content: str | No
 def test_the_token_is_read_without_surrounding_whitespace(tmp_path: Path) -> None:
     path = tmp_path / "t"
     path.write_text("  0123456789abcdef0123\n")
+    path.chmod(0o600)
     assert read_token(path) == "0123456789abcdef0123"
 
 
@@ -49,8 +51,10 @@ def test_uploads_must_be_png_or_jpeg() -> None:
         assert decoded.shape == (8, 10, 3)
     with pytest.raises(ValueError, match=r"^notes.txt: not a PNG or JPEG image$"):
         decode_upload(b"hello", "notes.txt")
-    with pytest.raises(ValueError, match="could not be decoded"):
+    with pytest.raises(ValueError, match="broken.png: PNG without an IHDR header"):
         decode_upload(b"\x89PNG\r\n\x1a\n" + bytes(64), "broken.png")
+    with pytest.raises(ValueError, match="could not be decoded"):
+        decode_upload(cv2.imencode(".png", image)[1].tobytes()[:40], "truncated.png")
     with pytest.raises(ValueError, match="not a PNG or JPEG"):
         decode_upload(cv2.imencode(".bmp", image)[1].tobytes(), "part.bmp")
 
@@ -103,6 +107,18 @@ def test_a_bad_time_names_the_key() -> None:
     ({"max_upload_mb": -1}, "dashboard.max_upload_mb"),
     ({"threads": 0}, "dashboard.threads"),
     ({"colour": "red"}, "dashboard.colour"),
+    ({"max_upload_megapixels": 0}, "dashboard.max_upload_megapixels"),
+    ({"max_upload_megapixels": float("inf")}, "dashboard.max_upload_megapixels"),
+    ({"requests_per_s": -1}, "dashboard.requests_per_s"),
+    ({"request_burst": 5}, "dashboard.request_burst"),
+    ({"allowed_hosts": "localhost"}, "dashboard.allowed_hosts"),
+    ({"allowed_hosts": ["a"] * 33}, "dashboard.allowed_hosts"),
+    ({"allowed_hosts": ["x" * 300]}, r"dashboard.allowed_hosts\[0\]"),
+    ({"allowed_hosts": ["a b"]}, r"dashboard.allowed_hosts\[0\]"),
+    ({"allowed_hosts": [7]}, r"dashboard.allowed_hosts\[0\]"),
+    ({"host": "0.0.0.0", "allow_plain_http": True}, "dashboard.allowed_hosts"),
+    ({"host": "192.0.2.7"}, "dashboard.host: 192.0.2.7 is reachable beyond this device"),
+    ({"tls_proxy": "yes"}, "dashboard.tls_proxy"),
 ])
 def test_bad_dashboard_config_names_the_key(tmp_path: Path, dashboard: dict[str, object], key: str) -> None:
     path = tmp_path / "c.yaml"

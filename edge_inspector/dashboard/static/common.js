@@ -49,6 +49,36 @@
     return token ? { Authorization: "Bearer " + token } : {};
   }
 
+  // ---------------------------------------------------------------- login
+
+  // Beyond loopback (or behind a TLS proxy) reads need the token too: on a GET answered 401 the page asks
+  // for the token once, POSTs /api/login with it (the answer sets an HttpOnly session cookie, which the
+  // <img> requests then carry) and keeps it in sessionStorage like the token fields do.
+  let loginPromise = null;
+
+  function login() {
+    if (!loginPromise) {
+      loginPromise = (async () => {
+        let token = getToken();
+        if (!token) {
+          token = (window.prompt("This dashboard needs its token (dashboard.token_file on the line device):") || "").trim();
+        }
+        if (!token) throw new ApiError("not logged in: this dashboard needs its token", 401, null);
+        const resp = await fetch("/api/login", {
+          method: "POST", headers: { Authorization: "Bearer " + token }, cache: "no-store",
+        });
+        if (!resp.ok) {
+          setToken("");
+          throw new ApiError(`login refused (HTTP ${resp.status}): check the token`, resp.status, null);
+        }
+        setToken(token);
+      })().finally(() => {
+        loginPromise = null;
+      });
+    }
+    return loginPromise;
+  }
+
   // ---------------------------------------------------------------- fetch
 
   /**
@@ -58,8 +88,9 @@
    * timeoutMs.
    */
   async function api(path, opts = {}) {
-    const { method = "GET", json, body, auth = false, timeoutMs = 15000 } = opts;
+    const { method = "GET", json, body, auth = false, timeoutMs = 15000, retried = false } = opts;
     const headers = auth ? authHeaders() : {};
+    if (!auth && getToken()) headers.Authorization = "Bearer " + getToken();
     let payload = body;
     if (json !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -83,6 +114,10 @@
       data = text ? JSON.parse(text) : null;
     } catch (_e) {
       data = null;
+    }
+    if (resp.status === 401 && method === "GET" && !retried) {
+      await login();
+      return api(path, { ...opts, retried: true });
     }
     if (!resp.ok) {
       const msg =
@@ -275,6 +310,7 @@
     setToken,
     bindTokenInput,
     authHeaders,
+    login,
     setError,
     clearError,
     poll,
