@@ -118,6 +118,9 @@ class CommandProcessor:
         if request.action == "what-if":
             self._what_if(request, answer)
             return
+        if request.action == "history":  # a read: answered here from the cached reader, never between frames
+            self._history_now(request, answer)
+            return
         if request.action in CHANGES:
             earlier = self.recent.take(request.id)
             if earlier is not None:
@@ -215,9 +218,7 @@ class CommandProcessor:
         history: list[dict[str, Any]] | None = None
         error: str | None = None
         try:
-            if req.action == "history":
-                history = self._history()
-            elif req.action in ("set", "rollback"):
+            if req.action in ("set", "rollback"):
                 warnings = self._change(req)
             elif self.holder.settings.profile is None:
                 s = self.holder.settings
@@ -261,13 +262,19 @@ class CommandProcessor:
                                f"({expected}): revisions cannot be saved beside it")
         return s.profile, s.profile_path, root
 
-    def _history(self) -> list[dict[str, Any]]:
-        from ..calibration import list_history
+    def _history_now(self, req: Request, answer: Reply) -> None:
+        """`history` on the caller's thread (paho's, an HTTP handler's): revision files are read through the
+        process's cached reader (calibration/history_cache.py), so a technician's request costs the line nothing."""
+        from ..calibration.history_cache import READER
 
-        current, _, root = self._current()
-        return [{"revision": p.revision, "created_at": p.created_at, "author": p.author, "reason": p.reason,
-                 "image_threshold": float(p.thresholds["image"]), "pixel_threshold": float(p.thresholds["pixel"])}
-                for p in list_history(root, current.product, current.station)[-HISTORY_LIMIT:]]
+        try:
+            current, _, root = self._current()
+            history = READER.page(root, current.product, current.station, limit=HISTORY_LIMIT)["history"]
+        except (CommandError, OSError, ValueError) as exc:
+            self._refuse(req.id, clip(str(exc)) or type(exc).__name__, answer)
+            return
+        self.applied += 1
+        self._send(answer, self._response(req.id, True, None, [], history))
 
     def _change(self, req: Request) -> list[str]:
         from ..calibration.profile import next_revision, save_profile

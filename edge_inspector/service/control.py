@@ -128,7 +128,7 @@ class DaemonControl:
         if not (math.isfinite(score) and np.isfinite(amap.map).all()):
             return {"verdict": "FAULT", "score": None, "threshold": s.threshold, "boxes": [], "anomaly_map": None,
                     "reason": "scorer returned non-finite values", "reconstruction": None, "note": None}
-        verdict, boxes, reason = s.judge(amap.map, score)
+        verdict, boxes, reason, score = s.judge_scored(amap.map, score)  # the line's score: inspected pixels
         note: str | None
         try:
             reconstruction = self.backend.reconstruct(image)

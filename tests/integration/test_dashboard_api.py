@@ -63,7 +63,10 @@ def test_what_if_predicts_the_daemon_and_http_changes_are_applied_persisted_audi
         tried = []
         for pixel in (0.55, 0.45, 0.35, 0.25):
             for i in range(1, len(scores)):
-                proposal = {"image_threshold": round((scores[i - 1] + scores[i]) / 2, 6), "pixel_threshold": pixel}
+                # min_peak goes down with the pixel threshold (calibrate set it to 0.55): a region's peak must
+                # reach it, so lowering the pixel threshold alone could never let a new region form
+                proposal = {"image_threshold": round((scores[i - 1] + scores[i]) / 2, 6), "pixel_threshold": pixel,
+                            "min_peak": pixel}
                 answer = http.get("/api/what-if?" + "&".join(f"{k}={v}" for k, v in proposal.items()))
                 assert answer.status == 200, answer.body
                 tried.append(answer.json())

@@ -324,3 +324,18 @@ def test_roi_and_min_area_must_fit_the_frame_and_what_if_applies_the_same_limits
     p.submit({**SET, "id": "fits", "set": {"roi": [0, 0, 64, 48], "min_area": 48 * 64}})
     p.apply_pending()
     assert answers[-1]["ok"] and revisions(tmp_path)[-1] == "s1.r0002.yaml"
+
+
+def test_history_is_answered_on_the_callers_thread_without_waiting_for_the_line(tmp_path: Path) -> None:
+    """A read never runs between two frames: `history` is answered at once from the cached reader (before,
+    it queued for the inspection thread, which parsed every revision file: 1.35 s with 1,000 revisions)."""
+    answers: list[dict[str, Any]] = []
+    p = profiled(tmp_path, answers)
+    p.submit({**SET, "id": "c1", "set": {"image_threshold": 0.7}})
+    assert p.apply_pending() == 1
+    p.submit({"id": "h1", "action": "history"})
+    assert [a["id"] for a in answers] == ["c1", "h1"], "answered without apply_pending()"
+    assert p.apply_pending() == 0
+    history = answers[1]["history"]
+    assert [h["revision"] for h in history] == [1, 2] and history[1]["image_threshold"] == 0.7
+    assert not list(validator("command-response").iter_errors(answers[1]))
