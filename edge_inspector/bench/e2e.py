@@ -32,14 +32,17 @@ STATION = "bench"
 
 def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker, workdir: Path, *,
                  frames: int, fps: float | None, show_progress: bool = True, dashboard: bool = False,
-                 ) -> dict[str, Any]:
+                 hammer: int = 0, flood_bytes: int = 0) -> dict[str, Any]:
     """One daemon run over `frames` frames at `fps` (None: as fast as the pipeline takes them); with
-    `dashboard`, the dashboard runs beside it and a simulated browser uses it the whole time."""
+    `dashboard`, the dashboard runs beside it and a simulated browser uses it the whole time; with `hammer`,
+    that many clients request every read route as fast as it answers; with `flood_bytes`, messages of that
+    size arrive on the command and trigger topics twice a second (bench/doors_load.py)."""
     from ..capture import MemorySource
     from ..service.daemon import Daemon
     from ..watch import VerdictSubscriber
+    from .doors_load import DoorsLoad, DoorsLoadProcess
 
-    cfg = _config(broker, workdir, fps, dashboard)
+    cfg = _config(broker, workdir, fps, dashboard or hammer > 0, doors=flood_bytes > 0)
     arrivals: list[tuple[int, float, float, str]] = []  # seq, captured_ts, arrival (wall clock), verdict
     label = f"e2e {fps:g} fps" if fps else "e2e fastest"
     bar = ProgressBar(label) if show_progress else None
@@ -56,19 +59,31 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
     sub = VerdictSubscriber(broker.host, broker.port, f"{TOPIC_PREFIX}/{STATION}/verdict", on_message=arrived)
     sub.start()
     try:
-        front_end = poller = None
-        if dashboard:
+        front_end = poller = load = None
+        base = f"http://127.0.0.1:{cfg.dashboard.port}"
+        if cfg.dashboard.enabled:
             from ..dashboard import start_dashboard
-            from ..dashboard.load import DashboardPoller
 
             front_end = start_dashboard(cfg.dashboard)
-            poller = DashboardPoller(f"http://127.0.0.1:{cfg.dashboard.port}").start()
+        if dashboard:
+            from ..dashboard.load import DashboardPoller
+
+            poller = DashboardPoller(base).start()
+        if hammer or flood_bytes:
+            token = cfg.dashboard.token_file.read_text().strip() if cfg.dashboard.token_file else None
+            prefix = f"{TOPIC_PREFIX}/{STATION}"
+            load = DoorsLoadProcess(DoorsLoad(
+                base=base if hammer else None, token=token, clients=hammer, broker=(broker.host, broker.port),
+                topics=(f"{prefix}/command", f"{prefix}/trigger"), flood_bytes=flood_bytes)).start()
         daemon = Daemon(cfg, backend=backend, source=MemorySource(images, frames), front_end=front_end)
+        load_counts = None
         try:
             summary = daemon.run()
         finally:
             if poller is not None:
                 poller.stop()
+            if load is not None:
+                load_counts = load.stop()
         sub.wait_for(summary.frames, timeout=10.0)
     finally:
         sub.stop()
@@ -90,13 +105,16 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
         "sink_errors": summary.sink_errors_by, "sink_drops": summary.sink_drops,
         "mqtt": summary.mqtt,
         "dashboard_requests": None if poller is None else {"sent": poller.requests, "failed": poller.failures},
+        "doors_load": load_counts, "hammer_clients": hammer, "flood_bytes": flood_bytes,
     }
 
 
 def run_e2e(backend: Backend, images: list[np.ndarray], *, frames: int, fps: float, max_frames: int = 0,
-            workdir: Path | None = None, show_progress: bool = True, dashboard: bool = False) -> dict[str, Any]:
+            workdir: Path | None = None, show_progress: bool = True, dashboard: bool = False, hammer: int = 0,
+            flood_bytes: int = 0) -> dict[str, Any]:
     """A paced run at `fps`, then (max_frames > 0) an unpaced one for the highest sustainable rate; with
-    `dashboard`, a third run paced like the first with the dashboard in use (`paced_dashboard`).
+    `dashboard`, a third run paced like the first with the dashboard in use (`paced_dashboard`); with
+    `hammer` or `flood_bytes`, paced runs under that load on the doors (`paced_hammer`, `paced_flood`).
 
     Starts a private Mosquitto; writes spool, audit and evidence under `workdir` (a temporary folder,
     removed afterwards, when None).
@@ -112,6 +130,13 @@ def run_e2e(backend: Backend, images: list[np.ndarray], *, frames: int, fps: flo
                 result["paced_dashboard"] = run_pipeline(backend, images, broker, root / "paced-dashboard",
                                                          frames=frames, fps=fps, show_progress=show_progress,
                                                          dashboard=True)
+            if hammer > 0:
+                result["paced_hammer"] = run_pipeline(backend, images, broker, root / "paced-hammer",
+                                                      frames=frames, fps=fps, show_progress=show_progress,
+                                                      hammer=hammer)
+            if flood_bytes > 0:
+                result["paced_flood"] = run_pipeline(backend, images, broker, root / "paced-flood", frames=frames,
+                                                     fps=fps, show_progress=show_progress, flood_bytes=flood_bytes)
             if max_frames > 0:
                 result["fastest"] = run_pipeline(backend, images, broker, root / "fastest", frames=max_frames,
                                                  fps=None, show_progress=show_progress)
@@ -122,8 +147,19 @@ def run_e2e(backend: Backend, images: list[np.ndarray], *, frames: int, fps: flo
     return result
 
 
-def _config(broker: LocalBroker, workdir: Path, fps: float | None, dashboard: bool = False) -> Any:
-    from ..config import Config, DashboardConfig, ModelConfig, MqttConfig, OutputConfig, SourceConfig, SpoolConfig
+def _config(broker: LocalBroker, workdir: Path, fps: float | None, dashboard: bool = False,
+            doors: bool = False) -> Any:
+    """The bench daemon's config; `doors`: the command and trigger topics are subscribed."""
+    from ..config import (
+        Config,
+        DashboardConfig,
+        ModelConfig,
+        MqttConfig,
+        OutputConfig,
+        SourceConfig,
+        SpoolConfig,
+        TriggerConfig,
+    )
 
     out = workdir / "out"
     board = DashboardConfig()
@@ -134,6 +170,7 @@ def _config(broker: LocalBroker, workdir: Path, fps: float | None, dashboard: bo
         token = workdir / "dashboard.token"
         token.parent.mkdir(parents=True, exist_ok=True)
         token.write_text(secrets.token_hex(16))
+        token.chmod(0o600)  # the dashboard refuses a token file others can read
         with socket.socket() as probe:  # a free port for this run
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -142,7 +179,9 @@ def _config(broker: LocalBroker, workdir: Path, fps: float | None, dashboard: bo
         station_id=STATION,
         source=SourceConfig(kind="video", pacing="realtime" if fps else "fastest", fps=fps),
         model=ModelConfig(path=workdir),  # the backend object is passed to the daemon; nothing is loaded
-        mqtt=MqttConfig(host=broker.host, port=broker.port, topic_prefix=TOPIC_PREFIX, connect_timeout=5.0),
+        mqtt=MqttConfig(host=broker.host, port=broker.port, topic_prefix=TOPIC_PREFIX, connect_timeout=5.0,
+                        commands=doors),
+        trigger=TriggerConfig(mode="mqtt" if doors else "off"),
         output=OutputConfig(dir=out, audit_log=out / "audit.jsonl", evidence_dir=out / "evidence"),
         spool=SpoolConfig(path=out / "spool.sqlite"),
         dashboard=board,
@@ -208,6 +247,13 @@ def e2e_summary_lines(result: dict[str, Any], backend_name: str, frame_size: tup
         lines.append(f"same run with the dashboard in use ({sent['sent']} requests, {sent['failed']} failed): "
                      f"capture -> subscriber {LatencyStats(**board['e2e_ms'])}; PASS {board['pass']} "
                      f"FAIL {board['fail']} FAULT {board['fault']} (dropped {board['dropped']})")
+    for key, what in (("paced_hammer", "dashboard hammered"), ("paced_flood", "oversized messages arriving")):
+        run = result.get(key)
+        if run:
+            counts = ", ".join(f"{k} {v}" for k, v in sorted((run["doors_load"] or {}).items())) or "nothing"
+            lines.append(f"same run with the {what} ({counts}): capture -> subscriber "
+                         f"{LatencyStats(**run['e2e_ms'])}; PASS {run['pass']} FAIL {run['fail']} "
+                         f"FAULT {run['fault']} (dropped {run['dropped']})")
     fastest = result.get("fastest")
     if fastest:
         lines.append(f"highest sustained rate (capture waits for queue space): {fastest['throughput_fps']:.1f} "

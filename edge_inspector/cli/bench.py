@@ -51,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     add_tiling_args(p)
     p.add_argument("--dashboard", action="store_true", help="--e2e: a third paced run with the dashboard on and a "
                    "simulated browser using it (state and live frame every second, rejects and a what-if every two)")
+    p.add_argument("--hammer", type=int, default=0, metavar="CLIENTS", help="--e2e: a paced run while CLIENTS "
+                   "HTTP clients (another process) request every dashboard read route as fast as it answers")
+    p.add_argument("--flood-kb", type=int, default=0, metavar="KB", help="--e2e: a paced run while messages of KB "
+                   "kilobytes arrive on the command and trigger topics twice a second (e.g. 1024)")
     p.add_argument("--what-if", action="store_true", help="measure a what-if replay over --frames kept anomaly maps "
                    "of --frame-size (default 1280x1024) and the dashboard's live JPEG (no model needed)")
     p.set_defaults(func=cmd_bench)
@@ -101,7 +105,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             result["e2e_images"] = str(args.images) if args.images else "synthetic brushed_metal"
             max_frames = args.frames if args.max_frames is None else args.max_frames
             result["e2e"] = run_e2e(backend, images, frames=args.frames, fps=args.fps, max_frames=max_frames,
-                                    workdir=args.workdir, dashboard=args.dashboard)
+                                    workdir=args.workdir, dashboard=args.dashboard,
+                                    hammer=max(0, args.hammer), flood_bytes=max(0, args.flood_kb) * 1024)
             lines[-1:-1] = e2e_summary_lines(result["e2e"], backend.name, (width, height))
     finally:
         backend.close()
