@@ -55,10 +55,13 @@ def redact(text: str) -> str:
 
 
 def cap_text(text: str, limit: int = MAX_MESSAGE) -> str:
-    """`text` cut to `limit` characters, saying how many were cut: `abc... (1234 characters cut)`."""
+    """`text` in at most `limit` characters, saying how many were cut: `abc... (1234 characters cut)`.
+
+    The note counts against the limit, so capping twice (two handlers, each with the filter) changes nothing."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}... ({len(text) - limit} characters cut)"
+    keep = max(0, limit - len(f"... ({len(text)} characters cut)"))  # the note for the most that could be cut
+    return f"{text[:keep]}... ({len(text) - keep} characters cut)"
 
 
 def cap(value: object, limit: int = 200) -> str:

@@ -103,6 +103,10 @@ class DoorsLoadProcess:
         self._proc.start()
         return self
 
+    def halt(self) -> None:
+        """Send no more (safe from any thread; does not wait)."""
+        self._stop.set()
+
     def stop(self) -> dict[str, int]:
         self._stop.set()
         try:

@@ -47,6 +47,8 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
     label = f"e2e {fps:g} fps" if fps else "e2e fastest"
     bar = ProgressBar(label) if show_progress else None
     lock = threading.Lock()
+    front: list[Any] = []  # the simulated browser and the load: halted at the last verdict, before the daemon
+    # stops its dashboard, so a request is never sent to a server that has already closed
 
     def arrived(_topic: str, payload: dict[str, Any]) -> None:
         now = time.time()
@@ -55,6 +57,9 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
             done = len(arrivals)
         if bar is not None:
             bar.update(done, frames)
+        if done >= frames:
+            for client in front:
+                client.halt()
 
     sub = VerdictSubscriber(broker.host, broker.port, f"{TOPIC_PREFIX}/{STATION}/verdict", on_message=arrived)
     sub.start()
@@ -69,12 +74,14 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
             from ..dashboard.load import DashboardPoller
 
             poller = DashboardPoller(base).start()
+            front.append(poller)
         if hammer or flood_bytes:
             token = cfg.dashboard.token_file.read_text().strip() if cfg.dashboard.token_file else None
             prefix = f"{TOPIC_PREFIX}/{STATION}"
             load = DoorsLoadProcess(DoorsLoad(
                 base=base if hammer else None, token=token, clients=hammer, broker=(broker.host, broker.port),
                 topics=(f"{prefix}/command", f"{prefix}/trigger"), flood_bytes=flood_bytes)).start()
+            front.append(load)
         daemon = Daemon(cfg, backend=backend, source=MemorySource(images, frames), front_end=front_end)
         load_counts = None
         try:

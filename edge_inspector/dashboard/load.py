@@ -22,11 +22,17 @@ class DashboardPoller:
         self._thread.start()
         return self
 
+    def halt(self) -> None:
+        """Send no more requests (safe from any thread; does not wait)."""
+        self._stop.set()
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5.0)
 
     def _get(self, path: str) -> None:
+        if self._stop.is_set():
+            return
         self.requests += 1
         try:
             with urllib.request.urlopen(self.base + path, timeout=10) as res:
