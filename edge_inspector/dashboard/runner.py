@@ -50,7 +50,10 @@ def start_dashboard(cfg: DashboardConfig) -> Callable[[DaemonControl], Callable[
             # waitress' own limits too: a body beyond the upload cap is never buffered (its default is 1 GB)
             server = create_server(app, host=cfg.host, port=cfg.port, threads=cfg.threads, ident="edge-inspector",
                                    channel_timeout=30, clear_untrusted_proxy_headers=True,
-                                   max_request_body_size=int(cfg.max_upload_mb * 2**20) + 65536,
+                                   # waitress reads a body whole (spooled to disk past 512 KB) before the app
+                                   # sees it: up to 4x the upload limit the client gets Flask's JSON 413, past
+                                   # that waitress cuts the connection mid-upload
+                                   max_request_body_size=4 * int(cfg.max_upload_mb * 2**20) + 65536,
                                    max_request_header_size=65536)
         except OSError as exc:
             raise DashboardError(f"dashboard.port: cannot listen on {cfg.host}:{cfg.port} ({exc})") from None
