@@ -10,10 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from .errors import UserError
+
 MOSQUITTO_CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(UserError, RuntimeError):
     """No mosquitto binary, or it did not start."""
 
 

@@ -1,32 +1,18 @@
-"""The exception types that mean "the user gave bad input": the CLI prints them as one line, exit 2."""
+"""What "the user gave bad input" means: the CLI prints such an error as one line and exits 2.
+
+Each wing's user-facing exception subclasses UserError (ConfigError, SourceError, BackendError, ...), so this
+module, on the lowest floor, imports nothing of the package: the CLI catches the base class.
+"""
 
 from __future__ import annotations
 
-import importlib
+
+class UserError(Exception):
+    """Bad input from the user (a config key, a file, a model, a device): one line naming what is wrong.
+
+    Subclasses keep their other base (ValueError, RuntimeError, OSError) so existing handlers still match.
+    """
 
 
-def _collect() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [FileNotFoundError]
-    for module, name in (
-        ("edge_inspector.config", "ConfigError"),
-        ("edge_inspector.capture", "SourceError"),
-        ("edge_inspector.backends", "BackendError"),
-        ("edge_inspector.publish", "MqttConnectError"),
-        ("edge_inspector.publish", "SpoolError"),
-        ("edge_inspector.model.metadata", "MetadataError"),
-        ("edge_inspector.broker", "BrokerUnavailable"),
-        ("edge_inspector.export", "ExportError"),
-        ("edge_inspector.calibration", "CalibrationError"),
-        ("edge_inspector.dashboard", "DashboardError"),
-        ("edge_inspector.publish.audit", "AuditError"),  # a state directory the service cannot write
-        ("edge_inspector.config.secrets", "SecretError"),  # e.g. a --password-file readable by others
-        ("edge_inspector.config.yaml_safe", "YamlFileError"),  # a binary, oversized or aliased YAML file
-    ):
-        try:
-            found.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
-USER_ERRORS: tuple[type[BaseException], ...] = _collect()
+# What the CLI prints as one line with exit code 2: every UserError, and a file that is not there.
+USER_ERRORS: tuple[type[BaseException], ...] = (UserError, FileNotFoundError)

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config.yaml_safe import VALUE_CHARS, label, one_line
+from ..errors import UserError
 from ..redact import cap
 
 
-class CalibrationError(ValueError):
+class CalibrationError(UserError, ValueError):
     """Bad calibration input (images, flags, policy arguments); one line naming the flag, file or value,
     at most yaml_safe.MAX_ERROR characters."""
 

@@ -15,6 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
+from ..errors import UserError
 from ..redact import cap
 from .models import Config
 from .secrets import SecretError, load_secrets
@@ -23,7 +24,7 @@ from .yaml_safe import VALUE_CHARS, YamlFileError, one_line, read_yaml
 MAX_CONFIG_BYTES = 1024 * 1024  # a station config is a few KB
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config file is invalid. The message is one line: file, key path, line, what was expected; at most
     yaml_safe.MAX_ERROR characters, whatever the file holds."""
 

@@ -21,13 +21,14 @@ import stat
 from pathlib import Path
 
 from .. import redact
+from ..errors import UserError
 from ..redact import cap_text
 from .models import Config
 
 log = logging.getLogger(__name__)
 
 
-class SecretError(ValueError):
+class SecretError(UserError, ValueError):
     """A secret file that cannot be read or is open to other users: one line naming the key and the file."""
 
 

@@ -21,6 +21,7 @@ import yaml
 from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ..errors import UserError
 from ..redact import cap
 
 MAX_BYTES = 1024 * 1024  # a station config or a profile is a few KB; 1 MiB is generous
@@ -29,7 +30,7 @@ MAX_ERROR = 1000  # characters of one error message (values in it are capped far
 VALUE_CHARS = 80  # characters of one quoted value in an error message
 
 
-class YamlFileError(ValueError):
+class YamlFileError(UserError, ValueError):
     """A YAML file that cannot be read safely; the message is one line naming the file (and line when known)."""
 
     def __init__(self, message: str) -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from ..config import DashboardConfig
 from ..config.secrets import SecretError, read_secret_text
+from ..errors import UserError
 from ..service.control import DaemonControl
 
 log = logging.getLogger(__name__)
 MIN_TOKEN = 16  # characters: a token a person could guess is no protection
 
 
-class DashboardError(ValueError):
+class DashboardError(UserError, ValueError):
     """The dashboard cannot start (token file, port); one line naming the key or file."""
 
 

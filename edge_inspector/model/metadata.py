@@ -13,13 +13,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
+
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.pt"
 KINDS = ("scratch", "pixel", "feature")
 
 
-class MetadataError(ValueError):
+class MetadataError(UserError, ValueError):
     """metadata.json is missing, unreadable or inconsistent; the message names file and key."""
 
 

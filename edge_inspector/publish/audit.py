@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import UserError
 from .contract import encode
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ _STAMP = "%Y%m%dT%H%M%SZ"
 _WARN_EVERY_S = 60.0
 
 
-class AuditError(OSError):
+class AuditError(UserError, OSError):
     """The audit log cannot be opened at start (a read-only or missing state directory): one line naming the
     file; the CLI exits 2, which systemd's RestartPreventExitStatus=2 does not restart (it would fail again)."""
 

@@ -19,6 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..config.models import MqttConfig
+from ..errors import UserError
 from ..mqtt_auth import apply_auth
 from .contract import OFFLINE, ONLINE, encode, status_payload, topics
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 DROP_WARN_S = 60.0  # one warning per kind of dropped message at most this often (a flood costs no log storm)
 
 
-class MqttConnectError(RuntimeError):
+class MqttConnectError(UserError, RuntimeError):
     """The broker could not be reached or refused the connection within the connect timeout."""
 
 

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UserError
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -31,7 +33,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 """
 
 
-class SpoolError(RuntimeError):
+class SpoolError(UserError, RuntimeError):
     """The spool file cannot be opened or is not a spool; one line naming the file."""
 
 

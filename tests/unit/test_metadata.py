@@ -56,4 +56,4 @@ def test_save_refuses_a_nan_threshold(tmp_path: Path) -> None:
 
 
 def test_metadata_error_is_a_user_error() -> None:
-    assert MetadataError in USER_ERRORS
+    assert issubclass(MetadataError, USER_ERRORS)
