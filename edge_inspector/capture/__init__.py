@@ -1,18 +1,12 @@
-"""Frame sources and the capture thread that feeds the bounded queue."""
+"""Frame sources (base types, a registry of kinds, one module per kind) and the capture thread that feeds
+the bounded queue."""
 
+from .base import FrameSource, ReadResult, SourceError
 from .convert import UnsupportedFrame, to_bgr8
 from .health import CaptureHealth
 from .memory import MemorySource
-from .sources import (
-    CameraSource,
-    FrameSource,
-    ImageFolderSource,
-    ReadResult,
-    SourceError,
-    UrlSource,
-    VideoFileSource,
-    open_source,
-)
+from .registry import SOURCE_KINDS, open_source
+from .sources import CameraSource, ImageFolderSource, UrlSource, VideoFileSource
 from .thread import END_OF_STREAM, CaptureStats, CaptureThread
 
 __all__ = [
@@ -24,6 +18,7 @@ __all__ = [
     "FrameSource",
     "ImageFolderSource",
     "MemorySource",
+    "SOURCE_KINDS",
     "ReadResult",
     "SourceError",
     "UnsupportedFrame",

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from ..config.models import GenICamConfig
+from ..config.models import GenICamConfig, SourceConfig
+from .base import FrameSource, ReadResult, SourceError
 from .genicam_formats import FORMATS, FrameDecodeError, PixelFormat, decode
 from .genicam_gi import AravisMissing, load_aravis
-from .sources import FrameSource, ReadResult, SourceError
 
 log = logging.getLogger(__name__)
 KEY = "source.genicam"
@@ -221,3 +221,8 @@ class GenICamSource(FrameSource):
 
     def describe(self) -> str:
         return f"GenICam camera {self.camera_id}"
+
+
+def genicam_source(cfg: SourceConfig) -> FrameSource:
+    """The registry's factory for source.kind genicam (section source.genicam); Aravis is loaded at open()."""
+    return GenICamSource(cfg.genicam)

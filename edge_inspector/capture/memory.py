@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .sources import END, FrameSource, ReadResult
+from .base import END, FrameSource, ReadResult
 
 
 class MemorySource(FrameSource):

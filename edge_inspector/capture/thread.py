@@ -11,6 +11,11 @@ for stall_seconds, the live source is closed and reopened until it works: after 
 with the wait doubling up to reconnect_max_seconds (a camera rebooting is back quickly; a dead one is not
 hammered).
 health() tells the state (see health.CaptureHealth).
+
+At stop the consumer calls seal() before it drains the queue: a frame already numbered is handed over
+(queue, `unqueued` or the dropped list) before seal() returns, and a read that returns later (a source
+still inside read() when the daemon stopped) is not numbered, only counted in `late` and logged, so that
+every numbered frame gets exactly one verdict.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import time
 from dataclasses import dataclass
 
 from ..types import DroppedFrame, Frame
+from .base import FrameSource, ReadResult
 from .convert import BIT_DEPTHS, UnsupportedFrame, to_bgr8
 from .health import CaptureHealth, HealthTracker
-from .sources import FrameSource, ReadResult
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,7 @@ class CaptureStats:
     read_failures: int
     unsupported: int
     state: str
+    late: int = 0  # frames read after seal() (the daemon had stopped): not numbered, no verdict
 
 
 
@@ -94,6 +100,10 @@ class CaptureThread(threading.Thread):
         self._what = source.describe()
         self._health = HealthTracker(self._what, source.live, stall_seconds, idle_ok)
         self._lock = threading.Lock()
+        # held from numbering a read until it is handed over; seal() takes it, so nothing is numbered and lost
+        self._handover = threading.Lock()
+        self._sealed = False
+        self._late = 0
         self._dropped: list[DroppedFrame] = []
         self._seq = 0
         self._read = self._queued = self._full = self._unreadable = self._reconnects = 0
@@ -112,7 +122,7 @@ class CaptureThread(threading.Thread):
         with self._lock:
             elapsed = max(1e-9, time.monotonic() - self._t0)
             return CaptureStats(self._read, self._queued, self._full, self._unreadable, self._reconnects,
-                                self._read / elapsed, self._read_failures, self._unsupported, state)
+                                self._read / elapsed, self._read_failures, self._unsupported, state, self._late)
 
     def health(self) -> CaptureHealth:
         """The capture's state now; works while the loop is stuck inside a read."""
@@ -158,10 +168,7 @@ class CaptureThread(threading.Thread):
             else:
                 failures = 0
                 self._health.frame()
-                if result.kind == "unreadable":
-                    self._drop(result, f"unreadable: {result.reason}", "unreadable")
-                else:
-                    self._deliver(result)
+                self._hand_over(result)
             if self._health.check() == "stalled":
                 self._reconnect()
                 failures = 0
@@ -222,6 +229,32 @@ class CaptureThread(threading.Thread):
                 self._build_error_logged = True
             self._drop(result, f"unsupported frame: cannot build it: {exc!r}", "unsupported", seq=seq)
         return None
+
+    def seal(self, timeout: float = 1.0) -> None:
+        """Number no more reads (call when stopping, before draining the queue): returns once a read being
+        numbered now is handed over; reads that return later are counted as late and logged, not numbered."""
+        got = self._handover.acquire(timeout=timeout)
+        try:
+            with self._lock:
+                self._sealed = True
+        finally:
+            if got:
+                self._handover.release()
+        if not got:
+            log.warning("%s: a frame was still being handed over %g s after the stop; it may get no verdict",
+                        self._what, timeout)
+
+    def _hand_over(self, result: ReadResult) -> None:
+        with self._handover:
+            if self._sealed:
+                with self._lock:
+                    self._late += 1
+                log.warning("frame %s from %s read after the daemon stopped taking frames: not numbered, "
+                            "no verdict", result.name, self._what)
+            elif result.kind == "unreadable":
+                self._drop(result, f"unreadable: {result.reason}", "unreadable")
+            else:
+                self._deliver(result)
 
     def _deliver(self, result: ReadResult) -> None:
         seq = self._next_seq()

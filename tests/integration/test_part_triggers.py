@@ -20,7 +20,7 @@ from contract_schemas import validate_message
 from helpers.daemon_process import wait_for, write_config
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_inspector.capture.sources import FrameSource, ReadResult
+from edge_inspector.capture.base import FrameSource, ReadResult
 from edge_inspector.config import load_config
 from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import render_line_video
