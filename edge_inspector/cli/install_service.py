@@ -51,11 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _validate(path: Path, skip_model: bool) -> None:
-    """The checks of `validate-config`, with its defaults (its OK line is the step's progress line)."""
-    from .main import build_parser
+    """The checks of `validate-config` (its OK line is the step's progress line)."""
+    from .validate_config import validate_config
 
-    args = build_parser().parse_args(["validate-config", str(path), *(["--skip-model"] if skip_model else [])])
-    args.func(args)
+    validate_config(path, skip_model)
 
 
 def _say(line: str) -> None:

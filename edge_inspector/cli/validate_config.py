@@ -23,13 +23,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_validate_config(args: argparse.Namespace) -> int:
+    return validate_config(args.file, args.skip_model)
+
+
+def validate_config(file: Path, skip_model: bool = False) -> int:
+    """The checks of `validate-config` (install-service calls it too): print the OK line and return 0, or
+    raise the one-line user error (ConfigError, MetadataError, BackendError, ...) the CLI prints."""
     from ..config import load_config
     from ..model.metadata import ModelMetadata
 
-    cfg = load_config(args.file)
+    cfg = load_config(file)
     model_dir = cfg.model.path
     threshold = cfg.inspection.threshold
-    if args.skip_model:
+    if skip_model:
         print(f"edge-inspector validate-config: warning: --skip-model: model {model_dir} was not checked",
               file=sys.stderr)
         model = f"model {model_dir} (not checked)"
@@ -46,7 +52,7 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
         from ..calibration import load_profile
 
         loaded = load_profile(profile)  # ProfileError / FileNotFoundError -> one line, exit 2
-        if not args.skip_model and model_dir is not None:
+        if not skip_model and model_dir is not None:
             loaded.check_model(model_dir, source=f"inspection.profile {profile}", tiling=cfg.model.tiling.spec())
         shown = f"{loaded.thresholds['image']:g} from profile {loaded.product}/{loaded.station} r{loaded.revision}"
     from ..config.secrets import missing_secrets
@@ -60,7 +66,7 @@ def cmd_validate_config(args: argparse.Namespace) -> int:
 
             read_token(cfg.dashboard.token_file)  # DashboardError -> one line, exit 2
         dashboard = f", dashboard http://{cfg.dashboard.host}:{cfg.dashboard.port}/"
-    print(f"{args.file}: OK (station {cfg.station_id}, source {cfg.source.kind}, {model}, "
+    print(f"{file}: OK (station {cfg.station_id}, source {cfg.source.kind}, {model}, "
           f"backend {cfg.model.backend}, threshold {shown}{dashboard})")
     return 0
 
