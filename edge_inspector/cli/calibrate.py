@@ -103,9 +103,9 @@ def _auto_mask(args: argparse.Namespace, path: Path) -> Path:
     """Write the automatic part mask beside the profile, named for the revision it belongs to."""
     import cv2
 
-    from ..calibration.part_mask import auto_ignore_mask
     from ..calibration.profile import next_revision
     from ..calibration.run import good_images
+    from ..model.part_geometry import auto_ignore_mask
     from ..training.data import read_bgr
 
     files = [f for folder in args.good for f in good_images(folder)]

@@ -23,7 +23,7 @@ def training_ignore_mask(mask_file: Path | None, auto: bool, margin: int, files:
     if mask_file is not None:
         ignore = load_ignore(Path(mask_file))
     elif auto:
-        from ..calibration.part_mask import auto_ignore_mask
+        from ..model.part_geometry import auto_ignore_mask
 
         ignore = auto_ignore_mask([read_bgr(f) for f in files], margin=margin)
     else:

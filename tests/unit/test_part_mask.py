@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_inspector.calibration.part_mask import PartMaskError, auto_ignore_mask, part_of
+from edge_inspector.model.part_geometry import PartMaskError, auto_ignore_mask, part_of
 
 
 def scene(bright_part: bool, seed: int, shift: int = 0) -> np.ndarray:
