@@ -3,7 +3,7 @@
 The profiles themselves live in the top-level calibration/ folder (see its README).
 """
 
-from .policies import POLICIES, PolicyResult, binomial_upper, samples_needed
+from ..evaluation.policies import POLICIES, PolicyResult, binomial_upper, samples_needed
 from .profile import Profile, list_history, load_profile, model_fingerprint, save_profile
 from .validate import CalibrationError, ProfileError
 

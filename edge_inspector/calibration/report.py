@@ -11,7 +11,7 @@ import numpy as np
 
 from ..evaluation.metrics import auroc
 from ..evaluation.plots import _plt, _save, plot_roc, plot_score_histogram
-from .policies import rate_curves
+from ..evaluation.policies import rate_curves
 from .profile import Profile
 from .run import ImageRow
 

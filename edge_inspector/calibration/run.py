@@ -19,12 +19,12 @@ import numpy as np
 
 from ..backends import BackendOptions, create_backend
 from ..config.models import InspectionConfig
+from ..evaluation import policies
 from ..model.part_mask import part_scores
 from ..model.tiling import TileSpec
 from ..postprocess import inspection_mask, regions
 from ..progress import ProgressBar
 from ..training.data import image_files, read_bgr
-from . import policies
 from .profile import Profile, model_fingerprint
 from .validate import CalibrationError
 

@@ -1,12 +1,15 @@
-"""Threshold calibration from good images only (false-reject-rate policy).
+"""A model's own thresholds, from good validation images only: the same rule as a profile's default policy.
 
 With only good parts an F1-optimal threshold is undefined (it flags every frame), so:
 
-* image_threshold = q + 0.1 * (q - median), q the (1 - frr_target) quantile of the good validation scores.
-  The quantile alone targets the false-reject rate; the small margin absorbs the difference between the
-  validation images and tomorrow's lighting without moving the threshold far into defect territory (it is
-  bounded by the good scores' own spread, so it is never absurdly high). With fewer than 1/frr_target
-  validation images the quantile is close to the maximum good score, which is the cautious side.
+* image_threshold = evaluation.policies.target_false_reject at its defaults (DEFAULT_TARGET 0.5 % false
+  rejects, DEFAULT_CONFIDENCE 95 %), the policy `calibrate` applies by default: the lowest threshold whose
+  one-sided binomial (Clopper-Pearson) upper bound on the false-reject rate is within the target. Supporting
+  0.5 % at 95 % takes at least 598 good images (597 with none rejected is not enough); with fewer the threshold is
+  the highest good score plus 10 % of the good spread (highest minus median), and the calibration record
+  carries the warning. A model's threshold and a profile's therefore mean the same thing.
+* The scores are the ones the daemon computes: the max of the map over the inspected pixels (the part mask,
+  if the model has one) and, for a tiled model, of the stitched full-frame map (training/tiled_validation.py).
 * pixel_threshold only shapes the reported regions: the 99.9th percentile of all good validation pixels
   (so good texture is not boxed), raised to at least half the image threshold (so faint halos do not
   merge regions), and never above the image threshold (so a failing part always has a region). For the
@@ -17,12 +20,14 @@ With only good parts an F1-optimal threshold is undefined (it flags every frame)
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..evaluation.policies import DEFAULT_CONFIDENCE, DEFAULT_TARGET, target_false_reject
 from ..model.metadata import ModelMetadata
 from ..model.preprocess import normalise
 
@@ -43,28 +48,32 @@ def score_images(model: nn.Module, rgb: np.ndarray, meta: ModelMetadata, device:
     return np.concatenate(scores), np.concatenate(maps)
 
 
-def calibrate(scores: np.ndarray, maps: np.ndarray, frr_target: float = 0.005) -> dict[str, Any]:
+def calibrate(scores: np.ndarray, maps: np.ndarray | Sequence[np.ndarray], frr_target: float = DEFAULT_TARGET,
+              confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
     """Thresholds, score statistics and the calibration record from good-only validation data.
 
-    scores: [N] image scores; maps: [N, h, w] anomaly maps of the same images (input resolution).
+    scores: [N] image scores; maps: the anomaly maps of the same images, [N, h, w] or a list of maps of any
+    sizes (a tiled model's stitched maps at each frame's size).
     """
+    scores = np.asarray(scores, dtype=np.float64)
     if len(scores) == 0:
         raise ValueError("calibration needs at least one good validation image")
-    if len(scores) < 1 / frr_target:
-        log.warning("only %d good validation images for a false-reject target of %g: the threshold is "
-                    "close to the highest good score; more good images give a better estimate",
-                    len(scores), frr_target)
-    q = float(np.quantile(scores, 1.0 - frr_target))
-    median = float(np.median(scores))
-    image_threshold = q + 0.1 * max(q - median, 1e-6)
-    pixel_q = float(np.quantile(maps, 0.999))
+    result = target_false_reject(scores, frr_target, confidence)
+    for warning in result.warnings:
+        log.warning("model threshold: %s", warning)
+    image_threshold = result.threshold
+    pixels = np.concatenate([np.asarray(m, np.float32).ravel() for m in maps])
+    pixel_q = float(np.quantile(pixels, 0.999))
     pixel_threshold = min(image_threshold, max(0.5 * image_threshold, pixel_q))
     stats = {
         "n": len(scores), "mean": float(scores.mean()), "std": float(scores.std()), "max": float(scores.max()),
-        "p50": median, "p95": float(np.quantile(scores, 0.95)), "p99": float(np.quantile(scores, 0.99)),
+        "p50": float(np.median(scores)), "p95": float(np.quantile(scores, 0.95)),
+        "p99": float(np.quantile(scores, 0.99)),
     }
     return {
         "image_threshold": image_threshold, "pixel_threshold": pixel_threshold, "score_stats": stats,
-        "calibration": {"policy": "good-only false-reject rate", "frr_target": frr_target, "n_images": len(scores),
-                        "margin": "0.1 x (quantile - median)", "good_pixel_q999": pixel_q},
+        "calibration": {"policy": result.policy, "params": result.params, "frr_target": frr_target,
+                        "n_images": len(scores), "false_reject_rate": result.false_reject_rate,
+                        "false_reject_upper": result.false_reject_upper, "warnings": list(result.warnings),
+                        "good_pixel_q999": pixel_q},
     }

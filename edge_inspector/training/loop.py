@@ -19,12 +19,14 @@ import torchvision
 from torch import nn
 
 from .. import __version__
+from ..evaluation.policies import DEFAULT_TARGET
 from ..model.checkpoint import save_model, weights_digest
 from ..model.losses import focal_loss, ssim_map
 from ..model.metadata import ModelMetadata
 from ..model.networks import build_model
 from ..model.part_mask import save_part_mask
 from ..model.preprocess import normalise
+from ..model.tiling import TileSpec
 from ..progress import TrainProgress
 from .augment import simulate_anomalies
 from .calibrate import calibrate, score_images
@@ -32,6 +34,7 @@ from .crops import FixedBatches, RandomCrops
 from .data import data_hash, good_image_files, is_grayscale, load_images, load_tiles, part_weights, split_train_val
 from .part_region import augment_with_part, scores_on_part, training_ignore_mask
 from .presets import training_dtype
+from .tiled_validation import score_stitched
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     max_minutes: float | None = None
-    frr_target: float = 0.005
+    frr_target: float = DEFAULT_TARGET  # the good-only rule's false-reject target (evaluation/policies.py)
     roi: tuple[int, int, int, int] | None = None
     hflip: bool = False  # off by default: flips are wrong for oriented parts
     vflip: bool = False
@@ -74,7 +77,7 @@ class TrainConfig:
     tile_overlap: int = 32
     tile_crops: str = "random"  # random: fresh tile-sized crops each step; grid: the inference grid's tiles
     # The part mask (model/part_mask.py): an ignore-mask PNG at frame size, or found in the good images
-    # (calibration/part_mask.py) with `mask_margin` pixels of the part's edge ignored too.
+    # (model/part_geometry.py) with `mask_margin` pixels of the part's edge ignored too.
     part_mask: Path | None = None
     auto_mask: bool = False
     mask_margin: int = 0
@@ -288,14 +291,6 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     if best_state is not None:
         model.load_state_dict(best_state)
     model = model.to(memory_format=torch.contiguous_format)
-    scores, maps = score_images(model, images[val_idx], meta, device)
-    scores, maps = scores_on_part(scores, maps, None if parts is None else parts[val_idx])
-    if owner is not None:  # an image's score is its highest tile's (blending aside, as tiled inference scores)
-        val_owner = owner[val_idx]
-        scores = np.array([scores[val_owner == i].max() for i in np.unique(val_owner)])
-    cal = calibrate(scores, maps, cfg.frr_target)
-    meta.image_threshold, meta.pixel_threshold = cal["image_threshold"], cal["pixel_threshold"]
-    meta.score_stats, meta.calibration = cal["score_stats"], cal["calibration"]
     meta.model_id = f"{cfg.kind}-{weights_digest(model)}"
     meta.train = {"data_dir": str(data_dir), "data_hash": data_hash(files), "n_train": len(train_idx),
                   "n_val": len(val_idx), "epochs": epoch, "seconds": round(seconds, 1), "device": _device_name(device),
@@ -313,10 +308,24 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
                              "tiles": len(images), "crops": cfg.tile_crops} if cfg.tiles else None}
     meta.versions = {"python": platform.python_version(), "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__, "edge_inspector": __version__}
-    log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", len(val_idx),
-             meta.image_threshold, meta.pixel_threshold)
     if ignore is not None:
         meta.part_mask = save_part_mask(ignore, out_dir)
+    val_maps: np.ndarray | list[np.ndarray]
+    if cfg.tiles:  # the daemon's score: each whole image tiled, stitched, judged over its part
+        save_model(model, meta, out_dir)  # scored below through the saved model, as evaluate and the daemon do
+        spec = TileSpec(0, cfg.tile_overlap, cfg.tile_working_size)
+        scores, val_maps = score_stitched(out_dir, [files[i] for i in val_img], spec, device, ignore)
+    else:
+        raw_scores, raw_maps = score_images(model, images[val_idx], meta, device)
+        scores, val_maps = scores_on_part(raw_scores, raw_maps, None if parts is None else parts[val_idx])
+    cal = calibrate(scores, val_maps, cfg.frr_target)
+    if cfg.tiles:
+        cal["calibration"]["scores"] = f"stitched full-frame maps ({spec.score}, overlap {spec.overlap}, " \
+                                       f"working size {spec.working_size or 'native'})"
+    meta.image_threshold, meta.pixel_threshold = cal["image_threshold"], cal["pixel_threshold"]
+    meta.score_stats, meta.calibration = cal["score_stats"], cal["calibration"]
+    log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", len(scores),
+             meta.image_threshold, meta.pixel_threshold)
     save_model(model, meta, out_dir)
     _save_history(history, out_dir, f"{cfg.kind} autoencoder, {Path(data_dir).name}")
     return TrainResult(out_dir, meta, epoch, seconds, best, history)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from edge_inspector.calibration import policies as P
+from edge_inspector.evaluation import policies as P
 
 
 def binom_cdf(k: int, n: int, p: float) -> float:

@@ -1,5 +1,10 @@
 """Threshold policies: pure numpy functions from good (and defect) scores to a threshold with honest rates.
 
+The one good-only rule: `train` sets a model's own threshold with `target_false_reject` at the defaults below,
+and `calibrate` offers it (same defaults) as a profile's default policy, so a model's threshold and a profile's
+mean the same thing. This module sits in evaluation/ because both training/ and calibration/ import it and
+neither may import the other's wing.
+
 Rule everywhere: a part is rejected iff score >= threshold. Rates carry a one-sided exact binomial
 (Clopper-Pearson) upper bound at confidence c.
 
@@ -17,13 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.metrics import f1_max
+from .metrics import f1_max
 
 POLICIES = ("target-false-reject", "max-f1", "target-escape", "fixed")
 # Fallback/zero-reject margin above the highest good score, as a fraction of the good spread (max - median):
 # clear of the sample's worst good part, small next to the spread so it does not walk into defect territory.
 MARGIN_FRACTION = 0.1
 MIN_MARGIN = 1e-6
+# The good-only defaults, for a model's own threshold and a profile's: reject at most 0.5 % of good parts, 95 % sure.
+DEFAULT_TARGET = 0.005
+DEFAULT_CONFIDENCE = 0.95
 
 
 @dataclass
@@ -97,7 +105,7 @@ def above_max(good: np.ndarray) -> float:
     return top + max(MARGIN_FRACTION * (top - float(np.median(good))), MIN_MARGIN)
 
 
-def target_false_reject(good: np.ndarray, target: float = 0.005, confidence: float = 0.95,
+def target_false_reject(good: np.ndarray, target: float = DEFAULT_TARGET, confidence: float = DEFAULT_CONFIDENCE,
                         defect: np.ndarray | None = None) -> PolicyResult:
     """Lowest threshold whose false-reject upper bound is <= target; too few good images -> max + margin and a
     warning saying how many images the target needs (the target is never claimed without support)."""
