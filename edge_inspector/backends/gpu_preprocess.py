@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..model.metadata import ModelMetadata
+from ..model.preprocess import roi_bounds
 
 Mode = Literal["area", "area_linear", "linear"]
 COEF_SCALE = 2048  # cv2 INTER_RESIZE_COEF_SCALE: 11-bit fixed-point interpolation weights for uint8
@@ -97,14 +98,10 @@ def resize_modes(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[Mode,
 
 
 def crop_roi(frame: torch.Tensor, roi: tuple[int, int, int, int] | None) -> torch.Tensor:
-    """The ROI of an HxWx3 frame tensor (a view), clipped like model.preprocess.crop_roi."""
+    """The ROI of an HxWx3 frame tensor on its own device (a view), clipped like model.preprocess.crop_roi."""
     if roi is None:
         return frame
-    x, y, w, h = roi
-    H, W = frame.shape[:2]
-    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"roi {roi} lies outside the {W}x{H} frame")
+    x0, y0, x1, y1 = roi_bounds(roi, int(frame.shape[0]), int(frame.shape[1]))
     return frame[y0:y1, x0:x1]
 
 
@@ -140,28 +137,31 @@ Plan = tuple[str, tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]
 class FramePreprocessor:
     """BGR uint8 HxWx3 frame tensor (any size, any device) -> normalised float32 RGB [3, h, w] there.
 
-    Keeps the resize weights of the last `cache_size` frame sizes on the device (a camera has one size).
+    The metadata (ROI, input size, mean, std) is the call's, as model.preprocess.preprocess takes it per
+    call: a tiling wrapper clears the ROI of the backend it wraps, and tiles must not be cropped again.
+    `meta` is the default for calls that pass none. Keeps the resize weights of the last `cache_size`
+    (frame size, input size) pairs on the device (a camera has one size).
     """
 
     def __init__(self, meta: ModelMetadata, cache_size: int = 8) -> None:
         self.meta = meta
         self.cache_size = cache_size
-        self._plans: OrderedDict[tuple[int, int, str], Plan] = OrderedDict()
-        self._stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._plans: OrderedDict[tuple[int, int, int, int, str], Plan] = OrderedDict()
+        self._stats: dict[tuple[str, tuple[float, ...], tuple[float, ...]], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def _mean_std(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        key = str(device)
+    def _mean_std(self, meta: ModelMetadata, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        key = (str(device), tuple(meta.mean), tuple(meta.std))
         if key not in self._stats:
-            self._stats[key] = (torch.tensor(self.meta.mean, dtype=torch.float32, device=device),
-                                torch.tensor(self.meta.std, dtype=torch.float32, device=device))
+            self._stats[key] = (torch.tensor(meta.mean, dtype=torch.float32, device=device),
+                                torch.tensor(meta.std, dtype=torch.float32, device=device))
         return self._stats[key]
 
-    def _plan(self, in_hw: tuple[int, int], device: torch.device) -> Plan:
-        key = (*in_hw, str(device))
+    def _plan(self, in_hw: tuple[int, int], out_hw: tuple[int, int], device: torch.device) -> Plan:
+        key = (*in_hw, *out_hw, str(device))
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
-        (H, W), (h, w) = in_hw, self.meta.input_size
+        (H, W), (h, w) = in_hw, out_hw
         my, mx = resize_modes(in_hw, (h, w))
         if my == "area":
             wy, wx = resize_weights(H, h, my), resize_weights(W, w, mx)
@@ -176,21 +176,23 @@ class FramePreprocessor:
             self._plans.popitem(last=False)
         return plan
 
-    def __call__(self, frame: torch.Tensor) -> torch.Tensor:
-        """One frame (uint8 HxWx3 BGR) -> float32 [3, h, w] normalised RGB at the model's input size."""
+    def __call__(self, frame: torch.Tensor, meta: ModelMetadata | None = None) -> torch.Tensor:
+        """One frame (uint8 HxWx3 BGR) -> float32 [3, h, w] normalised RGB at the model's input size,
+        cropped, resized and normalised by `meta` (default: the constructor's)."""
+        meta = meta or self.meta
         if frame.dtype != torch.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frame: expected HxWx3 uint8, got shape {tuple(frame.shape)} dtype {frame.dtype}")
-        image = crop_roi(frame, self.meta.roi)
+        image = crop_roi(frame, meta.roi)
         in_hw = (int(image.shape[0]), int(image.shape[1]))
-        if in_hw == self.meta.input_size:
+        if in_hw == meta.input_size:
             levels = image.float()
         else:
-            kind, ty, tx = self._plan(in_hw, image.device)
+            kind, ty, tx = self._plan(in_hw, meta.input_size, image.device)
             if kind == "linear":
                 levels = resize_linear(image, ty, tx)
             else:
                 levels = resize_area(image, ty[0], tx[0], half_up=kind == "area_half_up")
-        return normalise(levels.flip(2), *self._mean_std(levels.device))
+        return normalise(levels.flip(2), *self._mean_std(meta, levels.device))
 
     def clear(self) -> None:
         """Drop the cached device tensors."""

@@ -15,8 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..model.metadata import MetadataError, ModelMetadata
-from ..model.preprocess import map_to_frame, to_input_images
-from ..types import AnomalyMap
+from ..model.preprocess import to_input_images
 from .base import Backend, BackendError, BackendOptions
 
 log = logging.getLogger(__name__)
@@ -79,17 +78,14 @@ class OnnxRuntimeBackend(Backend):
         self.name = f"onnxruntime:{self.device}:{precision}"
         log.info("loaded %s (%s, %s) with %s", self.metadata.model_id, self.metadata.kind, path, used)
 
-    def infer(self, images: Sequence[np.ndarray]) -> list[AnomalyMap]:
-        """Score BGR uint8 frames of any size; maps come back at each frame's resolution."""
-        if self.session is None:
-            raise BackendError(f"backend {self.name} is closed")
-        out: list[AnomalyMap] = []
-        for i in range(0, len(images), self.max_batch):
-            chunk = images[i:i + self.max_batch]
-            maps, scores = self.session.run(None, {self.input_name: to_input_images(chunk, self.metadata)})
-            out.extend(AnomalyMap(map_to_frame(m[0], img.shape, self.metadata), float(s))
-                       for m, s, img in zip(maps, scores, chunk))
-        return out
+    def is_open(self) -> bool:
+        return self.session is not None
+
+    def score_batch(self, chunk: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """At most max_batch frames through the exported graph; maps at the model's input size."""
+        assert self.session is not None
+        maps, scores = self.session.run(None, {self.input_name: to_input_images(chunk, self.metadata)})
+        return maps[:, 0], scores
 
     def close(self) -> None:
         """Drop the session (and its device memory)."""

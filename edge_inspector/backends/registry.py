@@ -11,44 +11,18 @@ import logging
 from pathlib import Path
 
 from .base import Backend, BackendError, BackendOptions
+from .devices import check_device
 
 log = logging.getLogger(__name__)
 
 # name -> "module:factory"; factory(model_dir, device, options) -> Backend.
 REGISTRY: dict[str, str] = {
-    "torch": "edge_inspector.backends.torch_backend:open_torch_backend",
+    "torch": "edge_inspector.backends.torch_open:open_torch_backend",
     "onnxruntime": "edge_inspector.backends.onnxruntime_backend:OnnxRuntimeBackend",
     "tensorrt": "edge_inspector.backends.tensorrt_backend:TensorRTBackend",
 }
 # What `model.backend` accepts: the registered backends and `auto`, which picks one of them.
 BACKEND_NAMES = ("auto", *REGISTRY)
-
-
-def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; an explicit cuda request without a GPU is an error."""
-    check_device(device)
-    if device == "cpu":
-        return device
-    try:
-        import torch
-    except ImportError:
-        if device == "auto":
-            return "cpu"
-        raise BackendError(f"model.device {device!r}: torch is not installed") from None
-    available = bool(torch.cuda.is_available())
-    if device == "auto":
-        return "cuda" if available else "cpu"
-    if not available:
-        raise BackendError(f"model.device {device!r}: CUDA is not available on this machine")
-    return device
-
-
-def check_device(device: str) -> None:
-    """Refuse anything but auto, cpu, cuda or cuda:N with one line."""
-    if device in ("auto", "cpu", "cuda"):
-        return
-    if not (device.startswith("cuda:") and device[5:].isdigit()):
-        raise BackendError(f"model.device {device!r}: expected auto, cpu, cuda or cuda:N")
 
 
 def create_backend(name: str, model_dir: Path, device: str = "auto",

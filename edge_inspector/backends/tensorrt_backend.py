@@ -10,16 +10,16 @@ only the anomaly maps and scores back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..model.metadata import MetadataError, ModelMetadata
-from ..model.preprocess import map_to_frame, to_input_images
-from ..types import AnomalyMap
+from ..model.preprocess import to_input_images
 from .base import Backend, BackendError, BackendOptions
 from .engine_tag import (
     ENGINE_FILE,
@@ -114,21 +114,22 @@ class TensorRTBackend(Backend):
             self._device[name] = self._cuda.mem_alloc(self._host[name].nbytes)
             self._context.set_tensor_address(name, int(self._device[name]))
 
-    def infer(self, images: Sequence[np.ndarray]) -> list[AnomalyMap]:
-        """Score BGR uint8 frames of any size; maps come back at each frame's resolution."""
-        if not self._open:
-            raise BackendError(f"backend {self.name} is closed")
-        out: list[AnomalyMap] = []
+    def is_open(self) -> bool:
+        return bool(getattr(self, "_open", False))
+
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """The device's primary context, pushed on whichever thread calls infer."""
         self._ctx.push()
         try:
-            for i in range(0, len(images), self.max_batch):
-                chunk = images[i:i + self.max_batch]
-                maps, scores = self._run(to_input_images(chunk, self.metadata))
-                out.extend(AnomalyMap(map_to_frame(m[0], img.shape, self.metadata), float(s))
-                           for m, s, img in zip(maps, scores, chunk))
+            yield
         finally:
             self._ctx.pop()
-        return out
+
+    def score_batch(self, chunk: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """At most max_batch frames through the engine (inside scope()); maps at the model's input size."""
+        maps, scores = self._run(to_input_images(chunk, self.metadata))
+        return maps[:, 0], scores
 
     def _run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One batch through the engine; returns views of the page-locked output buffers (first n rows)."""

@@ -52,6 +52,14 @@ class TiledBackend(Backend):
         score = tiling.frame_score(stitched, spec)
         return AnomalyMap(map_to_frame(np.ascontiguousarray(stitched), image.shape, self.metadata), score)
 
+    def warmup(self, n: int = 3) -> None:
+        """Warm the inner backend at every batch size the tiles reach it in (1 and its max_batch: a frame of
+        many tiles arrives in max_batch chunks, so a CUDA graph for it must exist before the first part),
+        then one frame through the tiling path itself."""
+        self.inner.warmup(n)
+        h, w = self.metadata.input_size
+        self.infer([np.full((h, w, 3), 127, np.uint8)])
+
     def tiles_per_frame(self, height: int, width: int) -> int:
         """How many tiles one height x width frame costs (for reports)."""
         spec = self.spec

@@ -1,7 +1,7 @@
 """PyTorch backend: the trained network in fp32 eager mode (the scoring graph is inside the model).
 
-On a CUDA device `open_torch_backend` hands over to the fast path in torch_cuda.py (fp16, channels-last,
-CUDA graph) unless precision fp32 is asked for.
+On a CUDA device the registry's `torch` entry (torch_open.py) hands over to the fast path in torch_cuda.py
+(fp16, channels-last, CUDA graph) unless precision fp32 is asked for; this backend is then its fp32 reference.
 """
 
 from __future__ import annotations
@@ -16,23 +16,11 @@ import torch
 
 from ..model.checkpoint import load_model
 from ..model.metadata import MetadataError
-from ..model.preprocess import map_to_frame, preprocess
-from ..types import AnomalyMap
+from ..model.preprocess import preprocess
 from .base import Backend, BackendError, BackendOptions
-from .registry import resolve_device
+from .devices import resolve_device
 
 log = logging.getLogger(__name__)
-
-
-def open_torch_backend(model_dir: Path, device: str = "auto", options: BackendOptions | None = None) -> Backend:
-    """The registry's `torch` entry: the CUDA fast path on a GPU, this eager fp32 backend otherwise."""
-    options = options or BackendOptions()
-    resolved = resolve_device(device)
-    if resolved.startswith("cuda") and options.precision != "fp32":
-        from .torch_cuda import TorchCudaBackend
-
-        return TorchCudaBackend(model_dir, resolved, options)
-    return TorchBackend(model_dir, resolved, options)
 
 
 class TorchBackend(Backend):
@@ -57,21 +45,16 @@ class TorchBackend(Backend):
         self.name = f"torch:{self.device}:fp32"
         log.info("loaded %s (%s) on %s", self.metadata.model_id, self.metadata.kind, self.device)
 
+    def is_open(self) -> bool:
+        return self.model is not None
+
     @torch.inference_mode()
-    def infer(self, images: Sequence[np.ndarray]) -> list[AnomalyMap]:
-        """Score BGR uint8 frames of any size; maps come back at each frame's resolution."""
-        if self.model is None:
-            raise BackendError(f"backend {self.name} is closed")
-        out: list[AnomalyMap] = []
-        for i in range(0, len(images), self.max_batch):
-            chunk = images[i:i + self.max_batch]
-            x = torch.from_numpy(preprocess(chunk, self.metadata)).to(self.device)
-            amap, score = self.model(x)
-            maps = amap[:, 0].float().cpu().numpy()
-            scores = score.float().cpu().numpy()
-            out.extend(AnomalyMap(map_to_frame(m, img.shape, self.metadata), float(s))
-                       for m, s, img in zip(maps, scores, chunk))
-        return out
+    def score_batch(self, chunk: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """At most max_batch frames through the fp32 network; maps at the model's input size."""
+        assert self.model is not None
+        x = torch.from_numpy(preprocess(chunk, self.metadata)).to(self.device)
+        amap, score = self.model(x)
+        return amap[:, 0].float().cpu().numpy(), score.float().cpu().numpy()
 
     @torch.inference_mode()
     def reconstruct(self, image: np.ndarray) -> np.ndarray | None:

@@ -7,8 +7,9 @@ GPU preprocessing (gpu_preprocess) into a static input buffer -> graph replay of
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +18,10 @@ import torch
 
 from ..model.checkpoint import load_model
 from ..model.metadata import MetadataError
-from ..model.preprocess import map_to_frame
-from ..types import AnomalyMap
 from .base import Backend, BackendError, BackendOptions
 from .gpu_preprocess import FramePreprocessor
+from .precision_parity import PRECISION_TOLERANCE, PrecisionParity, check_frames, compare_precision
+from .torch_backend import TorchBackend
 
 log = logging.getLogger(__name__)
 
@@ -97,36 +98,37 @@ class TorchCudaBackend(Backend):
         self._host_in = torch.empty(0, dtype=torch.uint8)
         self._dev_in = torch.empty(0, dtype=torch.uint8, device=self.device)
         torch.cuda.synchronize(self.device)  # weights were written on the default stream; ours must see them
+        self.model_dir = Path(model_dir)
+        # fp16/bf16 is checked against fp32 once, at warm-up, before it judges a part.
+        self.check_precision = True
+        self.parity_tolerance = PRECISION_TOLERANCE
+        self.precision_parity: PrecisionParity | None = None
         self._set_name()
         log.info("loaded %s (%s) as %s on %s", self.metadata.model_id, self.metadata.kind, self.name, self.device)
 
     def _set_name(self) -> None:
         self.name = f"torch-cuda:{DTYPE_NAMES[self.dtype]}:{'graph' if self.use_graphs else 'eager'}"
 
-    @torch.inference_mode()
-    def infer(self, images: Sequence[np.ndarray]) -> list[AnomalyMap]:
-        """Score BGR uint8 frames of any size; maps come back at each frame's resolution."""
-        if self.model is None:
-            raise BackendError(f"backend {self.name} is closed")
-        out: list[AnomalyMap] = []
-        for i in range(0, len(images), self.max_batch):
-            chunk = images[i:i + self.max_batch]
-            maps, scores = self._score(chunk)
-            # map_to_frame copies out of the pinned buffers before the next chunk reuses them.
-            out.extend(AnomalyMap(map_to_frame(m, img.shape, self.metadata), float(s))
-                       for m, s, img in zip(maps, scores, chunk))
-        return out
+    def is_open(self) -> bool:
+        return self.model is not None
 
-    def _score(self, chunk: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    @contextlib.contextmanager
+    def scope(self) -> Iterator[None]:
+        """Inference mode on this backend's device and stream, around one infer call."""
+        with torch.inference_mode(), torch.cuda.device(self.device), torch.cuda.stream(self._stream):
+            yield
+
+    def score_batch(self, chunk: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """At most max_batch frames (inside scope()); returns views of the pinned result buffers."""
         n = len(chunk)
-        with torch.cuda.device(self.device), torch.cuda.stream(self._stream):
-            slot = self._slot(1 if n == 1 else self.max_batch)
-            for j, frame in enumerate(self._upload(chunk)):
-                slot.inputs[j].copy_(self._pre(frame))
-            amap, score = self._run(slot, n)
-            slot.host_map[:n].copy_(amap[:n], non_blocking=True)
-            slot.host_score[:n].copy_(score[:n], non_blocking=True)
-            self._stream.synchronize()
+        slot = self._slot(1 if n == 1 else self.max_batch)
+        meta = self.metadata  # read per call: a tiling wrapper clears the ROI for its tiles
+        for j, frame in enumerate(self._upload(chunk)):
+            slot.inputs[j].copy_(self._pre(frame, meta))
+        amap, score = self._run(slot, n)
+        slot.host_map[:n].copy_(amap[:n], non_blocking=True)
+        slot.host_score[:n].copy_(score[:n], non_blocking=True)
+        self._stream.synchronize()
         return slot.host_map[:n].numpy(), slot.host_score[:n].numpy()
 
     def _upload(self, chunk: Sequence[np.ndarray]) -> list[torch.Tensor]:
@@ -195,16 +197,48 @@ class TorchCudaBackend(Backend):
         self._set_name()
 
     def warmup(self, n: int = 3, frame_size: tuple[int, int] | None = None) -> None:
-        """Run the real path for batch 1 and max_batch so graphs are captured before the line starts.
+        """Check the reduced precision against fp32 (precision_parity; fp32 from here on if it fails), then
+        run the real path for batch 1 and max_batch so graphs are captured before the line starts.
 
         frame_size: (height, width) of the camera's frames, so their resize weights and staging
         buffers exist too; defaults to the model's input size.
         """
+        if self.dtype is not torch.float32 and self.check_precision:
+            self.check_precision = False
+            parity = self._precision_parity()
+            self.precision_parity = parity
+            if parity.ok:
+                log.info("%s: %s", self.name, parity.summary())
+            else:
+                log.warning("%s: scoring in fp32 from now on: %s", self.name, parity.summary())
+                self._use_dtype(torch.float32)
         h, w = frame_size or self.metadata.input_size
         frame = np.full((h, w, 3), 127, np.uint8)
-        for batch in sorted({1, self.max_batch}):
+        for batch in self.warmup_batches():
             for _ in range(n):
                 self.infer([frame] * batch)
+
+    def _precision_parity(self) -> PrecisionParity:
+        """This backend's precision against the eager fp32 network on the same device, on check frames."""
+        reference = TorchBackend(self.model_dir, str(self.device), BackendOptions(precision="fp32"))
+        try:
+            reference.metadata = self.metadata  # the same ROI (a tiling wrapper clears it for tiles)
+            frames = check_frames(self.metadata)
+            return compare_precision(reference, self, frames, DTYPE_NAMES[self.dtype], self.parity_tolerance)
+        finally:
+            reference.close()
+
+    def _use_dtype(self, dtype: torch.dtype) -> None:
+        """Reload the network in `dtype` and drop graphs and input buffers made for the old one."""
+        assert self.model is not None
+        torch.cuda.synchronize(self.device)
+        self.dtype = dtype
+        # reload rather than upcast: the reduced copy's weights were already rounded
+        model, _ = load_model(self.model_dir, str(self.device))
+        self.model = model.to(dtype).to(memory_format=torch.channels_last).eval()
+        self._slots.clear()
+        torch.cuda.synchronize(self.device)
+        self._set_name()
 
     def close(self) -> None:
         """Drop graphs, network and buffers and return cached GPU memory."""

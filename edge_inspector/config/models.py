@@ -9,8 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from ..backends.registry import BACKEND_NAMES
+
 if TYPE_CHECKING:
     from ..model.tiling import TileSpec
+
+    BackendName = str
+else:  # the registry is the one list of backend names; the loader checks a Literal's values
+    BackendName = Literal[BACKEND_NAMES]
 
 
 @dataclass
@@ -77,7 +83,7 @@ class ModelConfig:
     path: Path | None = None  # model directory written by `edge-inspector train` or `export`
     # auto: TensorRT engine > CUDA (torch or ONNX Runtime) > ONNX Runtime on CPU > torch on CPU, by what
     # the model directory holds and what is installed; the choice and the reason are logged.
-    backend: Literal["auto", "torch", "onnxruntime", "tensorrt"] = "auto"
+    backend: BackendName = "auto"  # auto or a name in backends/registry.py REGISTRY
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: Literal["auto", "fp32", "fp16", "bf16", "int8"] = "auto"  # auto: fp16 on a GPU, fp32 on a CPU
     threads: int = 0  # CPU inference threads (0 = the library's default: all cores)

@@ -35,10 +35,12 @@ from ..backends.engine_tag import (
     make_tag,
     write_tag,
 )
+from ..backends.precision_parity import PRECISION_TOLERANCE
 from ..model.metadata import METADATA_FILE, ModelMetadata
 from ..model.part_mask import copy_part_mask
 from ..model.preprocess import to_input_images
 from . import ExportError
+from .engine_precision import check_plan, good_frames
 from .onnx_export import ONNX_FILE, file_sha256
 
 BUILD_PRECISIONS = ("fp16", "fp32", "int8")
@@ -78,11 +80,15 @@ def calibration_batches(files: list[Path], meta: ModelMetadata, batch: int) -> I
 def build_engine(model_dir: Path, precision: str = "fp16", calib_dir: Path | None = None,
                  calib_images: int = 500, max_batch: int = 8, workspace_mb: int = 2048,
                  timing_cache: Path | None = None, out: Path | None = None,
-                 progress: Progress | None = None) -> Path:
+                 progress: Progress | None = None, parity_dir: Path | None = None, parity_images: int = 64,
+                 parity_tolerance: float = PRECISION_TOLERANCE) -> Path:
     """Build out/model.engine (+ engine.json) for GPU 0 from model_dir/model.onnx; returns the engine path.
 
     A dynamic batch dimension gets one optimisation profile: min 1, opt = max = max_batch. int8 calibrates
     with an entropy calibrator on calib_dir's good images (or reuses out/calibration.cache).
+    An fp16 or int8 plan is first scored against the fp32 ONNX graph (engine_precision.py) on up to
+    `parity_images` good images from parity_dir (default calib_dir) plus synthetic check frames, and refused,
+    with nothing written, when it changes a verdict or moves a score beyond `parity_tolerance` x |threshold|.
     """
     say = progress or (lambda _msg: None)
     model_dir, out_dir = Path(model_dir), Path(out or model_dir)
@@ -118,6 +124,17 @@ def build_engine(model_dir: Path, precision: str = "fp16", calib_dir: Path | Non
         ctx.pop()
         ctx.detach()
     out_dir.mkdir(parents=True, exist_ok=True)
+    if precision != "fp32":
+        folder = parity_dir or calib_dir
+        images = good_frames(calibration_files(folder, parity_images)) if folder is not None else []
+        say(f"checking the {precision} engine against the fp32 graph on {len(images)} good images"
+            f"{f' from {folder}' if folder else ''} and synthetic check frames")
+        parity = check_plan(plan, precision, model_dir, out_dir, runtime, digest, engine_batch, images,
+                            parity_tolerance)
+        if not parity.ok:
+            raise ExportError(f"{precision} engine refused, nothing written: {parity.summary()}; build with "
+                              "--precision fp32 (or check another precision with more good images)")
+        say(parity.summary())
     engine_path = out_dir / ENGINE_FILE
     (out_dir / TAG_FILE).unlink(missing_ok=True)  # a crash below leaves no tag, so the engine is refused
     _atomic_write(engine_path, plan)

@@ -13,15 +13,21 @@ import numpy as np
 from .metadata import ModelMetadata
 
 
+def roi_bounds(roi: tuple[int, int, int, int], height: int, width: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of an (x, y, w, h) ROI clipped to a height x width frame; ValueError when nothing is
+    left. The one ROI check shared by the numpy crop here and the torch crop in backends/gpu_preprocess.py."""
+    x, y, w, h = roi
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError(f"roi {roi} lies outside the {width}x{height} frame")
+    return x0, y0, x1, y1
+
+
 def crop_roi(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
     """The region of interest of a frame, clipped to the frame."""
     if roi is None:
         return image
-    x, y, w, h = roi
-    H, W = image.shape[:2]
-    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-    if x1 <= x0 or y1 <= y0:
-        raise ValueError(f"roi {roi} lies outside the {W}x{H} frame")
+    x0, y0, x1, y1 = roi_bounds(roi, image.shape[0], image.shape[1])
     return image[y0:y1, x0:x1]
 
 

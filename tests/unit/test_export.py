@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,13 +24,7 @@ from edge_inspector.export.parity import parity_frames  # noqa: E402
 from edge_inspector.model.checkpoint import load_model  # noqa: E402
 from edge_inspector.model.metadata import ModelMetadata  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: torch on one thread
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,14 +21,7 @@ from edge_inspector.model.metadata import MetadataError, ModelMetadata  # noqa: 
 from edge_inspector.model.networks import ResNet50Encoder, build_model  # noqa: E402
 from edge_inspector.model.preprocess import map_to_frame, preprocess  # noqa: E402
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP stalls when other test processes share the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: torch on one thread
 
 
 def meta_for(kind: str, size: int = 64, roi: tuple[int, int, int, int] | None = None) -> ModelMetadata:

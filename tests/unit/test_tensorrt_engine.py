@@ -112,7 +112,8 @@ def test_missing_tensorrt_is_one_line_with_how_to_get_it() -> None:
 
 def build_args(model: Path, **kw: object) -> argparse.Namespace:
     base = {"model": model, "precision": "fp16", "calib_data": None, "calib_count": 500, "max_batch": 8,
-            "workspace_mb": 2048, "timing_cache": None, "out": None}
+            "workspace_mb": 2048, "timing_cache": None, "out": None, "parity_data": None, "parity_count": 64,
+            "parity_tolerance": None}
     return argparse.Namespace(**{**base, **kw})
 
 
@@ -132,6 +133,30 @@ def test_build_engine_verb_argument_errors(tmp_path: Path, capsys: pytest.Captur
     (tmp_path / "model.onnx").write_bytes(b"onnx")
     assert cmd_build_engine(build_args(tmp_path, precision="int8")) == 2
     assert "--precision int8 needs --calib-data" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"parity_tolerance": -0.01}, "--parity-tolerance: expected 0..1"),
+    ({"parity_tolerance": 1.5}, "--parity-tolerance: expected 0..1"),
+    ({"parity_tolerance": float("nan")}, "--parity-tolerance: expected 0..1"),
+    ({"parity_count": 0}, "--parity-count"),
+])
+def test_build_engine_verb_refuses_bad_parity_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       kw: dict[str, object], message: str) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"onnx")
+    assert cmd_build_engine(build_args(tmp_path, **kw)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and len(err) < 300
+
+
+def test_build_engine_parser_takes_the_parity_options(tmp_path: Path) -> None:
+    from edge_inspector.cli.main import build_parser
+
+    args = build_parser().parse_args(["build-engine", "--model", str(tmp_path), "--parity-data", str(tmp_path),
+                                      "--parity-count", "12", "--parity-tolerance", "0.05"])
+    assert (args.parity_data, args.parity_count, args.parity_tolerance) == (tmp_path, 12, 0.05)
+    defaults = build_parser().parse_args(["build-engine", "--model", str(tmp_path)])
+    assert defaults.precision == "fp16" and defaults.parity_data is None and defaults.parity_tolerance is None
 
 
 def test_build_engine_refusals_before_tensorrt(tmp_path: Path) -> None:
@@ -234,3 +259,41 @@ def test_fp16_engine_scores_like_onnxruntime(tmp_path: Path) -> None:
     write_tag(out / TAG_FILE, stale)
     with pytest.raises(BackendError, match="TensorRT 9.0.0 \\(engine\\)"):
         TensorRTBackend(out, "cuda", None)
+
+
+@pytest.mark.gpu
+def test_an_fp16_engine_that_flips_a_verdict_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    """Issue 18 item 4: build-engine checks fp16 against the fp32 graph and refuses a verdict flip. The threshold
+    is set between a check frame's ONNX Runtime (fp32) and TensorRT fp16 scores."""
+    pytest.importorskip("tensorrt", reason=TRT_SKIP)
+    pytest.importorskip("pycuda.driver", reason=TRT_SKIP)
+    pytest.importorskip("torch", reason="the tiny model is built and exported with torch")
+    pytest.importorskip("onnxruntime")
+    from edge_inspector.backends.onnxruntime_backend import OnnxRuntimeBackend
+    from edge_inspector.backends.precision_parity import check_frames
+    from edge_inspector.export.onnx_export import export_onnx
+    from edge_inspector.model.checkpoint import save_model
+    from edge_inspector.model.networks import build_model
+
+    m = meta(64)
+    m.kind = "pixel"
+    save_model(build_model(m.kind, m.input_size, m.arch).eval(), m, tmp_path / "trained")
+    out = tmp_path / "exported"
+    export_onnx(tmp_path / "trained", out, dynamic_batch=True, max_batch=2)
+    built = build_engine(out, "fp16", max_batch=2, out=tmp_path / "probe")  # the model's own threshold
+    frames = check_frames(m)
+    fp16 = TensorRTBackend(built.parent, "cuda", None)
+    fp32 = OnnxRuntimeBackend(out, "cpu", BackendOptions(max_batch=1))
+    want = [fp32.infer([f])[0].score for f in frames]
+    got = [fp16.infer([f])[0].score for f in frames]
+    fp16.close()
+    i = int(np.argmax(np.abs(np.subtract(want, got))))
+    if want[i] == got[i]:
+        pytest.skip("fp16 reproduced every fp32 score exactly: no threshold can flip")
+    exported = ModelMetadata.load(out)
+    exported.image_threshold = (want[i] + got[i]) / 2
+    exported.save(out)
+    with pytest.raises(ExportError, match="fp16 engine refused, nothing written: .* verdict flips"):
+        build_engine(out, "fp16", max_batch=2, out=tmp_path / "refused")
+    assert not (tmp_path / "refused" / ENGINE_FILE).exists() and not (tmp_path / "refused" / TAG_FILE).exists()
+    assert not (tmp_path / "refused" / ".precision-check").exists()

@@ -174,3 +174,62 @@ def test_a_profile_fits_one_way_of_scoring(tmp_path: Path) -> None:
     model = make_model(tmp_path)
     single, tiled = model_fingerprint(model), model_fingerprint(model, TileSpec(0, 16, 512, "topk", 50))
     assert tiled == single + ":tiles16@512:top50"
+
+
+# ---- issue 18 item 6: a tiled warm-up reaches every batch size the tiles are sent in ----------------
+
+
+def test_tiled_warmup_runs_the_inner_backend_at_max_batch_too(tmp_path: Path) -> None:
+    """Before, the tiled warm-up scored one input-size frame (one tile): the inner backend only ever saw
+    batch 1, so torch-CUDA captured its max_batch graph on the first multi-tile part, on the hot path."""
+    pytest.importorskip("torch", reason="the tiny test model is a PyTorch checkpoint")
+    from helpers.tiny_model import make_model
+
+    from edge_inspector.backends import BackendOptions
+    from edge_inspector.backends.torch_backend import TorchBackend
+
+    class Recording(TorchBackend):  # the real CPU backend; only records the batch sizes it is handed
+        sizes: list[int]
+
+        def infer(self, images: Sequence[np.ndarray]) -> list[AnomalyMap]:
+            self.sizes.append(len(images))
+            return super().infer(images)
+
+    inner = Recording(make_model(tmp_path), "cpu", BackendOptions(threads=1, max_batch=4))
+    inner.sizes = []
+    backend = TiledBackend(inner, TileSpec(0, 16))
+    backend.warmup(1)
+    assert 4 in inner.sizes and 1 in inner.sizes, inner.sizes
+    big = np.random.default_rng(4).integers(0, 256, (150, 230, 3), dtype=np.uint8)
+    inner.sizes.clear()
+    backend.infer([big])
+    assert inner.sizes == [backend.tiles_per_frame(150, 230)] and inner.sizes[0] > 4  # chunks of 4 on the device
+
+
+def test_the_base_loop_chunks_by_max_batch_and_refuses_when_closed(tmp_path: Path) -> None:
+    """Backend.infer is the one chunk -> score_batch -> map_to_frame loop (issue 20)."""
+    pytest.importorskip("torch", reason="the tiny test model is a PyTorch checkpoint")
+    from helpers.tiny_model import make_model
+
+    from edge_inspector.backends import BackendError, BackendOptions
+    from edge_inspector.backends.torch_backend import TorchBackend
+
+    class Chunks(TorchBackend):
+        seen: list[int]
+
+        def score_batch(self, chunk: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            self.seen.append(len(chunk))
+            return super().score_batch(chunk)
+
+    backend = Chunks(make_model(tmp_path), "cpu", BackendOptions(threads=1, max_batch=3))
+    backend.seen = []
+    frames = [np.random.default_rng(i).integers(0, 256, (50 + i, 70, 3), dtype=np.uint8) for i in range(7)]
+    out = backend.infer(frames)
+    assert backend.seen == [3, 3, 1]
+    assert [o.map.shape for o in out] == [f.shape[:2] for f in frames]
+    singles = [backend.infer([f])[0].score for f in frames]
+    assert [o.score for o in out] == pytest.approx(singles, rel=1e-5, abs=1e-6)
+    assert backend.warmup_batches() == [1, 3]
+    backend.close()
+    with pytest.raises(BackendError, match="is closed"):
+        backend.infer(frames[:1])

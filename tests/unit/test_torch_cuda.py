@@ -13,7 +13,6 @@ Tolerances
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,13 +38,7 @@ from edge_inspector.types import AnomalyMap  # noqa: E402
 ARCH = {"encoder_layers": 2, "width": 32}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP stalls when other test processes share the 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py: torch on one thread
 
 
 def meta_for(size: tuple[int, int] = (64, 64), roi: tuple[int, int, int, int] | None = None) -> ModelMetadata:
@@ -131,6 +124,44 @@ def test_gpu_preprocess_errors_name_the_problem() -> None:
     with pytest.raises(ValueError, match="frame: expected HxWx3 uint8, got shape"):
         pre(torch.zeros((10, 10, 3), dtype=torch.float32))
     assert crop_roi(torch.zeros((5, 6, 3)), None).shape == (5, 6, 3)
+
+
+def test_gpu_preprocess_follows_the_metadata_of_each_call() -> None:
+    """Issue 18 item 5: the torch-CUDA backend built its preprocessor once from metadata carrying the ROI, so
+    under tiling (which clears the inner backend's ROI) every tile was cropped again: a 64x64 tile with ROI
+    (80, 10, 100, 60) raised "lies outside", a bigger one was scored on the wrong pixels. The preprocessor
+    now takes the call's metadata, as model.preprocess.preprocess does."""
+    import dataclasses
+
+    with_roi = meta_for(roi=(80, 10, 100, 60))
+    tile_meta = dataclasses.replace(with_roi, roi=None)
+    pre = FramePreprocessor(with_roi)
+    tile = frame(64, 64, seed=7)
+    with pytest.raises(ValueError, match="lies outside the 64x64 frame"):
+        pre(torch.from_numpy(tile))  # the constructor's metadata: the ROI applies
+    got = pre(torch.from_numpy(tile), tile_meta)
+    assert_close_to_opencv(got.numpy(), preprocess([tile], tile_meta)[0], tile_meta)
+    big = frame(120, 200, seed=8)
+    cropped = pre(torch.from_numpy(big), with_roi)
+    whole = pre(torch.from_numpy(big), tile_meta)
+    assert_close_to_opencv(cropped.numpy(), preprocess([big], with_roi)[0], with_roi)
+    assert_close_to_opencv(whole.numpy(), preprocess([big], tile_meta)[0], tile_meta)
+
+
+def test_numpy_and_torch_crops_share_one_roi_check() -> None:
+    from edge_inspector.model.preprocess import crop_roi as crop_numpy
+    from edge_inspector.model.preprocess import roi_bounds
+
+    image = frame(50, 70, seed=9)
+    for roi in [(10, 5, 30, 20), (-5, -5, 20, 20), (60, 40, 50, 50), (0, 0, 70, 50)]:
+        x0, y0, x1, y1 = roi_bounds(roi, 50, 70)
+        np.testing.assert_array_equal(crop_numpy(image, roi), image[y0:y1, x0:x1])
+        np.testing.assert_array_equal(crop_roi(torch.from_numpy(image), roi).numpy(), image[y0:y1, x0:x1])
+    for roi in [(70, 0, 5, 5), (0, 50, 5, 5), (-10, 0, 10, 5)]:
+        with pytest.raises(ValueError, match="lies outside the 70x50 frame"):
+            crop_numpy(image, roi)
+        with pytest.raises(ValueError, match="lies outside the 70x50 frame"):
+            crop_roi(torch.from_numpy(image), roi)
 
 
 # ---- CPU: backend pieces that need no GPU --------------------------------------------------------
@@ -316,3 +347,74 @@ def test_model_p50_meets_the_h100_h200_target(tmp_path: Path) -> None:
     p50, call_p50 = float(np.median(model_ms)), float(np.median(call_ms))
     print(f"{name}: model p50 {p50:.3f} ms, whole infer() of a 1080p frame p50 {call_p50:.3f} ms")
     assert p50 <= 1.0, f"model p50 {p50:.3f} ms > 1.0 ms on {name} (infer() p50 {call_p50:.3f} ms)"
+
+
+# ---- GPU: tiling, warm-up and reduced precision (issue 18 items 4-6) ------------------------------
+
+
+@pytest.mark.gpu
+def test_tiled_with_an_roi_scores_like_the_tiled_fp32_torch_backend(tmp_path: Path) -> None:
+    """Item 5: each tile is scored whole (the ROI cropped the frame once, before tiling)."""
+    import dataclasses
+
+    from edge_inspector.backends import create_backend
+    from edge_inspector.model.tiling import TileSpec
+
+    model_dir = save_tiny(tmp_path, "scratch")
+    meta = ModelMetadata.load(model_dir)
+    dataclasses.replace(meta, roi=(40, 20, 300, 150)).save(model_dir)
+    spec = TileSpec(0, 16)
+    cuda = create_backend("torch", model_dir, "cuda", BackendOptions(max_batch=4, tiling=spec))
+    eager = create_backend("torch", model_dir, "cuda", BackendOptions(precision="fp32", tiling=spec))
+    assert cuda.name.startswith("torch-cuda:") and eager.name.startswith("torch:cuda")
+    big = frame(240, 400, 21, smooth=True)
+    got, want = cuda.infer([big])[0], eager.infer([big])[0]
+    assert got.map.shape == (240, 400) and np.isfinite(got.score)
+    assert got.score == pytest.approx(want.score, rel=1e-2, abs=1e-3)
+    assert np.abs(got.map - want.map).max() <= 2e-2
+    cuda.close()
+    eager.close()
+
+
+@pytest.mark.gpu
+def test_tiled_warmup_captures_the_max_batch_graph(model_dir: Path) -> None:
+    """Item 6: before, only the batch-1 graph existed after a tiled warm-up."""
+    from edge_inspector.backends.tiled import TiledBackend
+    from edge_inspector.model.tiling import TileSpec
+
+    inner = TorchCudaBackend(model_dir, "cuda", BackendOptions(max_batch=4))
+    backend = TiledBackend(inner, TileSpec(0, 16))
+    backend.warmup(1)
+    assert {b for b, s in inner._slots.items() if s.graph is not None} == {1, 4}
+    backend.close()
+
+
+@pytest.mark.gpu
+def test_fp16_that_flips_a_verdict_falls_back_to_fp32_at_warmup(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Item 4: the threshold is set between a check frame's fp32 and fp16 scores, so fp16 flips a verdict."""
+    from edge_inspector.backends.precision_parity import check_frames
+    from edge_inspector.backends.torch_backend import TorchBackend
+
+    model_dir = save_tiny(tmp_path, "pixel")
+    meta = ModelMetadata.load(model_dir)
+    frames = check_frames(meta)
+    reference = TorchBackend(model_dir, "cuda")
+    low = TorchCudaBackend(model_dir, "cuda", BackendOptions(precision="fp16", cuda_graph=False))
+    want = [reference.infer([f])[0].score for f in frames]
+    got = [low.infer([f])[0].score for f in frames]
+    reference.close()
+    low.close()
+    i = int(np.argmax(np.abs(np.subtract(want, got))))
+    if want[i] == got[i]:
+        pytest.skip("fp16 reproduced every fp32 score exactly on this GPU: no threshold can flip")
+    meta.image_threshold = (want[i] + got[i]) / 2
+    meta.save(model_dir)
+    backend = TorchCudaBackend(model_dir, "cuda", BackendOptions(precision="fp16", cuda_graph=False))
+    with caplog.at_level("WARNING"):
+        backend.warmup(1)
+    assert backend.name.startswith("torch-cuda:fp32"), backend.name
+    assert backend.precision_parity is not None and backend.precision_parity.decision_flips >= 1
+    assert "scoring in fp32 from now on" in caplog.text
+    assert backend.infer([frames[i]])[0].score == pytest.approx(want[i], abs=1e-4)
+    backend.close()
