@@ -4,7 +4,11 @@ The inspection thread only appends to the spool (about a millisecond) and never 
 The sender keeps at most `mqtt.max_inflight` verdicts unacknowledged, deletes each from the spool on
 its PUBACK, and after a broker outage or a daemon restart publishes the backlog in order, with the
 original timestamps and `"replayed": true`. A verdict the spool could not take (disk full, I/O error)
-is kept in a bounded memory queue instead, counted, and still published.
+is kept in a bounded memory queue instead, counted, and still published; at stop whatever of it is
+undelivered is written to the spool if the spool takes writes again, and counted as lost (memory_dropped)
+and logged by seq otherwise. A verdict counts as sent only when every message it needs (the verdict and,
+for FAIL/FAULT, the reject copy) was accepted by the client and acknowledged; a refused one is retried on
+its own, so the copy that did go out is not sent twice.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config.models import MqttConfig
 from .contract import encode
@@ -72,7 +76,18 @@ class SenderStats:
     dropped_full: int
     dropped_age: int
     write_errors: int  # spool appends that failed (the verdict went to the memory fallback)
-    memory_dropped: int  # verdicts lost because the memory fallback was full too
+    memory_dropped: int  # verdicts lost: the memory fallback was full too, or still undelivered at stop
+    memory_depth: int = 0  # undelivered verdicts held only in memory (not durable; included in depth)
+
+
+@dataclass
+class _Unsent:
+    """One verdict handed to the connection topic by topic: `topics` are those not yet accepted."""
+
+    entry: SpoolEntry
+    payload: bytes
+    replayed: bool
+    topics: list[str] = field(default_factory=list)
 
 
 class VerdictSender(threading.Thread):
@@ -86,6 +101,8 @@ class VerdictSender(threading.Thread):
         self._acks: collections.deque[int] = collections.deque()
         self._memory: collections.deque[SpoolEntry] = collections.deque()
         self._memory_ids = -1  # memory entries get negative ids, never mixed up with spool rows
+        self._held: dict[int, SpoolEntry] = {}  # memory entries sent and not yet acknowledged (saved at stop)
+        self._retry: collections.deque[_Unsent] = collections.deque()  # refused publishes, retried first
         self._inflight: dict[int, int] = {}  # mid -> entry id
         self._outstanding: dict[int, int] = {}  # entry id -> messages not yet acknowledged
         self._last_id = 0  # highest spool id handed to the connection
@@ -167,9 +184,7 @@ class VerdictSender(threading.Thread):
                 if left > 0:
                     self._outstanding[entry_id] = left
                     continue
-                self._outstanding.pop(entry_id, None)
-                self._acked += 1
-                if entry_id > 0:
+                if self._finished(entry_id):
                     done.append(entry_id)
         if done:
             try:
@@ -178,7 +193,18 @@ class VerdictSender(threading.Thread):
                 _log_throttled(self.log_throttles["mark"], logging.ERROR, "spool: marking %d verdicts delivered "
                                "failed", len(done), exc_info=True)
 
+    def _finished(self, entry_id: int) -> bool:
+        """Every message of the entry is acknowledged (call under _cond); True when it is a spool row to delete."""
+        self._outstanding.pop(entry_id, None)
+        self._held.pop(entry_id, None)
+        self._acked += 1
+        return entry_id > 0
+
     def _fill_window(self) -> None:
+        while self._retry:  # refused publishes first: they hold their place in the window and in seq order
+            if not self._publish(self._retry[0]):
+                return
+            self._retry.popleft()
         room = self.cfg.max_inflight - len(self._outstanding)
         if room <= 0:
             return
@@ -192,12 +218,14 @@ class VerdictSender(threading.Thread):
             except Exception:  # noqa: BLE001 - retried on the next turn
                 _log_throttled(self.log_throttles["read"], logging.ERROR, "spool: reading the backlog failed",
                                exc_info=True)
-        for entry in batch:
+        for i, entry in enumerate(batch):
             if not self._send(entry):
+                with self._cond:  # memory entries not tried yet go back in front, in order
+                    self._memory.extendleft(e for e in reversed(batch[i + 1:]) if e.id < 0)
                 return
 
     def _send(self, entry: SpoolEntry) -> bool:
-        """Hand one verdict (and its reject copy) to the connection; False when the client refused it."""
+        """Hand one verdict (and its reject copy) to the connection; False when the client refused a message."""
         payload = entry.payload
         replayed = entry.run_id != self.run_id or entry.created < self.conn.connected_at
         if replayed:
@@ -205,31 +233,49 @@ class VerdictSender(threading.Thread):
             record["replayed"] = True
             payload = encode(record)
         topics = [self.conn.topics.verdict] + ([self.conn.topics.reject] if entry.reject else [])
-        sent = [m for m in (self.conn.publish(t, payload, qos=self.cfg.qos) for t in topics) if m is not None]
-        if not sent:
-            _log_throttled(self.log_throttles["refused"], logging.ERROR,
-                           "verdict seq %d of run %s refused by the MQTT client; retried from the spool",
-                           entry.seq, entry.run_id)
-            if entry.id < 0:
-                with self._cond:
-                    self._memory.appendleft(entry)
-            return False
-        if len(sent) < len(topics):
-            log.error("reject copy of verdict seq %d of run %s refused by the MQTT client", entry.seq, entry.run_id)
         with self._cond:
-            self._published += 1
-            self._replayed += int(replayed)
             if entry.id > 0:
                 self._last_id = max(self._last_id, entry.id)
-            if self.cfg.qos > 0:
-                self._outstanding[entry.id] = len(sent)
-                for mid in sent:
+            else:
+                self._held[entry.id] = entry
+            self._outstanding[entry.id] = len(topics)  # settled when every one of them is acknowledged
+        unsent = _Unsent(entry, payload, replayed, topics)
+        if self._publish(unsent):
+            return True
+        self._retry.append(unsent)
+        return False
+
+    def _publish(self, unsent: _Unsent) -> bool:
+        """Publish the topics of `unsent` not yet accepted; False (the refused ones kept in it) on a refusal."""
+        entry, refused = unsent.entry, []
+        for topic in unsent.topics:
+            try:
+                mid = self.conn.publish(topic, unsent.payload, qos=self.cfg.qos)
+            except ValueError as exc:  # paho's own checks (payload size, topic): refused like a full queue
+                log.warning("MQTT publish on %s refused: %s", topic, exc)
+                mid = None
+            if mid is None:
+                refused.append(topic)
+                continue
+            with self._cond:
+                if topic == self.conn.topics.verdict:
+                    self._published += 1
+                    self._replayed += int(unsent.replayed)
+                if self.cfg.qos > 0:
                     self._inflight[mid] = entry.id
-                return True
-            self._acked += 1
-        if entry.id > 0:
-            self._acks_qos0(entry.id)
-        return True
+                    continue
+                left = self._outstanding.get(entry.id, 1) - 1
+                self._outstanding[entry.id] = left
+                done = left <= 0 and self._finished(entry.id)
+            if done:
+                self._acks_qos0(entry.id)
+        unsent.topics = refused
+        if refused:
+            _log_throttled(self.log_throttles["refused"], logging.ERROR,
+                           "verdict seq %d of run %s: publish on %s refused by the MQTT client; retried (the "
+                           "messages that were accepted are not sent again)", entry.seq, entry.run_id,
+                           " and ".join(refused))
+        return not refused
 
     def _acks_qos0(self, entry_id: int) -> None:
         # QoS 0 has no acknowledgement: handing the message over is all the delivery there is.
@@ -249,6 +295,28 @@ class VerdictSender(threading.Thread):
         with self._cond:
             return not self._outstanding and not self._memory and self.spool.depth == 0
 
+    def _save_memory(self) -> tuple[int, list[int]]:
+        """At stop: write the undelivered memory entries to the spool (it may take writes again); returns
+        (how many were written, the seqs of those that could not be and are lost). The sender thread is done."""
+        with self._cond:
+            entries = [self._held[i] for i in sorted(self._held, reverse=True)] + list(self._memory)
+            self._held.clear()
+            self._memory.clear()
+        saved, lost = 0, list[int]()
+        for entry in entries:
+            if lost:  # the spool refused one: it is not taking writes; do not try every other one
+                lost.append(entry.seq)
+                continue
+            try:
+                self.spool.append(entry.run_id, entry.seq, entry.payload, entry.reject)
+                saved += 1
+            except Exception as exc:  # noqa: BLE001 - counted and logged by the caller
+                log.error("spool %s still cannot be written at stop (%s)", self.spool.path, exc)
+                lost.append(entry.seq)
+        with self._cond:
+            self._memory_dropped += len(lost)
+        return saved, lost
+
     def publish_extra(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
         """Telemetry (stats) that is not spooled: sent when connected, skipped otherwise."""
         if self.conn.connected:
@@ -257,21 +325,34 @@ class VerdictSender(threading.Thread):
     def stop(self, grace: float) -> None:
         """Keep sending for up to `grace` seconds until the backlog is acknowledged, then go offline and close.
 
-        What is still undelivered stays in the spool for the next run.
+        What is still undelivered stays in the spool for the next run; verdicts held only in memory (the spool
+        could not be written) are written to it now if it takes writes again, else they are lost: counted in
+        memory_dropped and logged by seq.
         """
         self._deadline = time.monotonic() + max(0.0, grace)
         self._stopping.set()
         self._wake()
         if self.is_alive():
             self.join(timeout=grace + 1.0)
-        left = self.stats()
         self.conn.stop(timeout=min(2.0, max(0.5, self._deadline - time.monotonic())))
+        with self._cond:
+            acks = list(self._acks)  # PUBACKs that came after the sender's last turn
+            self._acks.clear()
+        self._settle(acks)
+        saved, lost = self._save_memory()
+        left = self.stats()
         if left.write_errors:
-            log.warning("%d spool writes failed during this run (%d verdicts lost because the memory fallback "
-                        "was full too)", left.write_errors, left.memory_dropped)
-        if left.depth:
+            log.warning("%d spool writes failed during this run (%d verdicts lost from memory in all)",
+                        left.write_errors, left.memory_dropped)
+        if saved:
+            log.warning("%d undelivered verdicts held in memory were written to the spool at stop", saved)
+        if lost:
+            log.error("stopped with %d undelivered verdicts held only in memory: the spool %s could not be "
+                      "written, so they are LOST (seq %s); the audit log still has them", len(lost),
+                      self.spool.path, _seq_ranges(lost))
+        if self.spool.depth:
             log.warning("stopped with %d undelivered verdicts kept in the spool %s for the next run",
-                        left.depth, self.spool.path)
+                        self.spool.depth, self.spool.path)
         self.spool.close()
 
     def stats(self) -> SenderStats:
@@ -285,7 +366,19 @@ class VerdictSender(threading.Thread):
             return SenderStats(
                 connected=self.conn.connected, reconnects=max(0, self.conn.connects - 1),
                 published=self._published, acknowledged=self._acked, replayed=self._replayed,
-                inflight=len(self._outstanding), depth=depth + len(self._memory), oldest_age_s=oldest,
-                dropped_full=full, dropped_age=age, write_errors=self._write_errors,
-                memory_dropped=self._memory_dropped,
+                inflight=len(self._outstanding), depth=depth + len(self._memory) + len(self._held),
+                oldest_age_s=oldest, dropped_full=full, dropped_age=age, write_errors=self._write_errors,
+                memory_dropped=self._memory_dropped, memory_depth=len(self._memory) + len(self._held),
             )
+
+
+def _seq_ranges(seqs: list[int], limit: int = 20) -> str:
+    """'3-7, 9, 12-15' for the log; at most `limit` ranges, then how many more."""
+    ranges: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if ranges and seq == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], seq)
+        else:
+            ranges.append((seq, seq))
+    text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges[:limit])
+    return text + (f" and {len(ranges) - limit} more ranges" if len(ranges) > limit else "")

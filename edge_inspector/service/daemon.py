@@ -43,8 +43,10 @@ from .sdnotify import SystemdNotifier
 from .sinks import Sinks
 from .stages import StageTimes
 from .stats import LatencyRecorder
+from .stop import flush_at_stop
 from .summary import RunSummary
 from .triggers import TriggerMatcher
+from .verdict_order import DropOrder
 from .what_if import InspectionMemory
 
 __all__ = ["Daemon", "RunSummary", "StartFrontEnd", "new_run_id"]
@@ -84,7 +86,7 @@ class Daemon:
         self.inference = LatencyRecorder()
         self.stages = StageTimes()  # time per pipeline stage (summary, bench)
         self.model_id = ""
-        self._pending_drops: list[DroppedFrame] = []
+        self.order = DropOrder()  # FAULTs without an inspection wait for every lower seq's verdict
         self.settings = InspectionSettings(float("nan"), float("nan"), cfg.inspection)
         self.commands: CommandProcessor | None = None  # with mqtt.commands or the dashboard, made by run()
         self._front_end = front_end
@@ -185,7 +187,8 @@ class Daemon:
             grace = cfg.output.shutdown_grace  # the whole shutdown fits in it (systemd's TimeoutStopSec is larger)
             until = time.monotonic() + grace
             capture.join(timeout=grace / 4)
-            self._flush_at_stop(capture, frames, backend, sinks)
+            flush_at_stop(capture, frames, grace / 2, lambda frame: self._judge(frame, backend, sinks),
+                          lambda dropped, before, final: self._emit_dropped(dropped, sinks, before, final))
             sinks.drain(max(0.5, (until - time.monotonic()) / 2))  # evidence of the last parts, then final stats
             monitor.final(sinks)
             sinks.stop(max(0.5, until - time.monotonic()))
@@ -220,7 +223,7 @@ class Daemon:
             t0 = time.perf_counter()
             self.stages.add("queue_wait", (time.monotonic() - item.captured_mono) * 1000.0)
             self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
-            sinks.emit(self._inspect(item, backend))
+            self._judge(item, backend, sinks)
             self.stages.add("inspect_total", (time.perf_counter() - t0) * 1000.0)
             if self._scorer_gave_up(sinks):
                 return
@@ -292,41 +295,17 @@ class Daemon:
             return
         for t in self.triggers.expired():
             log.warning("part %s: %s", t.part_id, t.reason)
-            self._pending_drops.append(DroppedFrame(capture.next_seq(), t.at_wall, t.at_mono, -1, "",
-                                                    t.reason, kind="trigger_timeout", part_id=t.part_id))
+            self.order.add([DroppedFrame(capture.next_seq(), t.at_wall, t.at_mono, -1, "", t.reason,
+                                         kind="trigger_timeout", part_id=t.part_id)])
 
-    def _flush_at_stop(self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend,
-                       sinks: Sinks) -> None:
-        """Frames captured but not yet inspected at shutdown are still judged (half the grace at most),
-        or published as FAULT when the time is up: a part on the belt never goes without a verdict."""
-        until = time.monotonic() + self.cfg.output.shutdown_grace / 2
-        left: list[object] = []
-        while True:
-            try:
-                left.append(frames.get_nowait())
-            except queue.Empty:
-                break
-        if capture.unqueued is not None:
-            left.append(capture.unqueued)
-        for item in left:
-            if not isinstance(item, Frame):
-                continue
-            self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
-            if time.monotonic() < until:
-                sinks.emit(self._inspect(item, backend))
-                continue
-            self._emit_dropped([DroppedFrame(item.seq, item.captured_at, item.captured_mono, item.source_index,
-                                             item.name, "daemon stopping before the frame was inspected",
-                                             kind="queue_full")], sinks, before=item.seq + 1)
-        self._emit_dropped(capture.take_dropped(), sinks, before=None)
+    def _judge(self, frame: Frame, backend: Backend, sinks: Sinks) -> None:
+        sinks.emit(self._inspect(frame, backend))
+        self.order.emitted(frame.seq)
 
-    def _emit_dropped(self, dropped: list[DroppedFrame], sinks: Sinks, before: int | None) -> None:
-        # Drops newer than the frame in hand wait, so verdicts leave strictly in sequence order.
-        self._pending_drops.extend(dropped)
-        self._pending_drops.sort(key=lambda d: d.seq)
-        due = [d for d in self._pending_drops if before is None or d.seq < before]
-        self._pending_drops = self._pending_drops[len(due):]
-        for d in due:
+    def _emit_dropped(self, dropped: list[DroppedFrame], sinks: Sinks, before: int | None,
+                      final: bool = False) -> None:
+        self.order.add(dropped)  # it holds back what must wait for a lower seq (verdict_order.py)
+        for d in self.order.due(before, final):
             self.summary.count_drop(d.kind)
             self.summary.count(Verdict.FAULT)
             sinks.emit(Inspection(

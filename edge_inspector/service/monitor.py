@@ -122,6 +122,8 @@ class Monitor:
                 "dropped_full": sender.dropped_full if sender else 0,
                 "dropped_age": sender.dropped_age if sender else 0,
                 "write_errors": sender.write_errors if sender else 0,
+                "memory_depth": sender.memory_depth if sender else 0,
+                "memory_dropped": sender.memory_dropped if sender else 0,
             },
             "mqtt": {
                 "connected": sender.connected if sender else False,
