@@ -14,6 +14,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from contract_schemas import daemon_output_schema, validate_message
 from helpers.ci import skip_unless_ci  # noqa: F401 - re-exported for tests that import it from here
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -22,14 +23,19 @@ from edge_inspector.broker import BrokerUnavailable, LocalBroker, find_mosquitto
 _ids = itertools.count()
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    for marker in (
-        "integration: needs a real Mosquitto broker (and, for the daemon tests, real video files)",
-        "slow: trains on real data or takes minutes (set EI_RUN_SLOW=1 to run)",
-        "gpu: needs a CUDA GPU",
-        "data: needs ../shared/data (MVTec-layout real data)",
-    ):
-        config.addinivalue_line("markers", marker)
+# The markers (integration, slow, gpu, data, browser) are declared once, in pyproject.toml.
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """torch on one thread for a module (`pytestmark = pytest.mark.usefixtures("one_torch_thread")`): two
+    threads on a 2-core machine shared with other test processes can run 5-10x slower (OpenMP barriers wait
+    for a descheduled thread), and tiny tensors gain nothing from more."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -92,7 +98,12 @@ def fresh_broker(tmp_path: Path) -> Iterator[LocalBroker]:
 
 
 class Subscriber:
-    """A real paho client collecting (topic, JSON payload) pairs from one topic filter, thread-safely."""
+    """A real paho client collecting (topic, JSON payload) pairs from one topic filter, thread-safely.
+
+    Every message the daemon publishes (verdict, reject, status, stats, command/response) is checked against
+    its docs/schemas/ contract as it arrives; `invalid` lists the failures and the mqtt_subscriber fixture
+    fails the test on any. Inputs a test sends itself (command requests, triggers, fuzz) are not checked.
+    """
 
     def __init__(
         self, host: str, port: int, topic: str, client_id: str | None = None, clean_session: bool = True,
@@ -101,6 +112,7 @@ class Subscriber:
         self.host, self.port, self.topic = host, port, topic
         self.messages: list[tuple[str, Any]] = []
         self.retained: list[bool] = []  # retain flag of each message, parallel to messages
+        self.invalid: list[str] = []  # contract violations of the daemon's messages (validate_message errors)
         self._cond = threading.Condition()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(
@@ -122,10 +134,32 @@ class Subscriber:
             payload = json.loads(msg.payload.decode("utf-8")) if msg.payload else None
         except (UnicodeDecodeError, json.JSONDecodeError):
             payload = {"raw": msg.payload.decode("utf-8", errors="replace")}
+        error = self._contract_error(msg.topic, payload)
         with self._cond:
+            if error is not None:
+                self.invalid.append(error)
             self.messages.append((msg.topic, payload))
             self.retained.append(bool(msg.retain))
             self._cond.notify_all()
+
+    @staticmethod
+    def _contract_error(topic: str, payload: Any) -> str | None:
+        """The schema violation of one of the daemon's messages, or None (also for topics it does not publish
+        and for the empty payload that clears a retained message)."""
+        if payload is None or daemon_output_schema(topic) is None:
+            return None
+        try:
+            validate_message(topic, payload)
+        except AssertionError as exc:
+            return str(exc)[:2000]
+        return None
+
+    def assert_valid(self) -> None:
+        """Fail unless every daemon message received so far fit its contract schema."""
+        with self._cond:
+            invalid = list(self.invalid)
+        assert not invalid, f"{len(invalid)} message(s) on {self.topic!r} break the contract:\n" + "\n".join(
+            invalid[:5])
 
     def start(self, timeout: float = 10.0) -> Subscriber:
         """Connect and wait for the SUBACK."""
@@ -167,3 +201,7 @@ def mqtt_subscriber() -> Iterator[Callable[..., Subscriber]]:
     yield make
     for sub in started:
         sub.stop()
+    invalid = [f"{sub.topic}: {error}" for sub in started for error in sub.invalid]
+    if invalid:  # every message the daemon published during the test, not only those the test looked at
+        pytest.fail(f"{len(invalid)} MQTT message(s) break the contract schemas:\n" + "\n".join(invalid[:5]),
+                    pytrace=False)

@@ -54,6 +54,18 @@ def validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name), format_checker=_formats)
 
 
+# What the daemon itself publishes (docs/mqtt-contract.md): the rest (command requests, triggers) are inputs.
+DAEMON_OUTPUT_LEVELS = ("verdict", "reject", "status", "stats")
+
+
+def daemon_output_schema(topic: str) -> str | None:
+    """The schema name of a topic the daemon publishes on, or None for inputs and foreign topics."""
+    if topic.endswith("/command/response"):
+        return SCHEMA_FOR_COMMAND_TOPIC["command/response"]
+    level = topic.rsplit("/", 1)[-1]
+    return SCHEMA_FOR_LEVEL[level] if level in DAEMON_OUTPUT_LEVELS else None
+
+
 def validate_message(topic: str, payload: dict[str, Any]) -> None:
     """Raise AssertionError (listing every error with its JSON path) unless payload fits the topic's schema.
 

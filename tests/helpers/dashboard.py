@@ -73,9 +73,10 @@ class Http:
 
 
 def start_dashboard_daemon(tmp_path: Path, trained_model: Any, broker: Any, station: str, profile: Path, *,
-                           n_frames: int = 16, fps: float = 8.0, **sections: dict[str, Any],
-                           ) -> tuple[Daemon, threading.Thread, Http]:
-    """A looping synthetic line video judged with `profile`, the dashboard on a free localhost port."""
+                           n_frames: int = 16, fps: float = 8.0, pacing: str = "realtime",
+                           **sections: dict[str, Any]) -> tuple[Daemon, threading.Thread, Http]:
+    """A looping synthetic line video judged with `profile`, the dashboard on a free localhost port (pacing
+    "fastest": each frame waits for the scorer, so a busy machine drops none)."""
     model_dir, category, size = trained_model
     video = tmp_path / "line.avi"
     render_line_video(video, category, n_frames=n_frames, defect_rate=0.5, size=size, seed=5)
@@ -86,7 +87,7 @@ def start_dashboard_daemon(tmp_path: Path, trained_model: Any, broker: Any, stat
     dashboard = {"enabled": True, "port": port, "token_file": str(tmp_path / "dashboard.token"),
                  "what_if_frames": n_frames, **sections.pop("dashboard", {})}
     config = write_config(tmp_path / "config.yaml", model_dir=model_dir, broker=broker, station=station,
-                          source={"kind": "video", "path": str(video), "loop": True, "pacing": "realtime", "fps": fps},
+                          source={"kind": "video", "path": str(video), "loop": True, "pacing": pacing, "fps": fps},
                           inspection={"profile": str(profile)}, dashboard=dashboard, **sections)
     cfg = load_config(config)
     daemon = Daemon(cfg, front_end=start_dashboard(cfg.dashboard))
@@ -106,9 +107,10 @@ def _up(http: Http) -> bool:
 
 def start_dashboard_process(tmp_path: Path, trained_model: Any, broker: Any, station: str, profile: Path, *,
                             n_frames: int = 16, fps: float = 4.0, dashboard: dict[str, Any] | None = None,
-                            ) -> tuple[DaemonProcess, Http]:
+                            pacing: str = "realtime") -> tuple[DaemonProcess, Http]:
     """`edge-inspector run` as systemd starts it (a child process) with the dashboard on a free port; the
-    looping line video is paced at `fps`. The caller stops the process (DaemonProcess.stop)."""
+    looping line video is paced at `fps` (pacing "fastest": each frame waits for the scorer, none is dropped).
+    The caller stops the process (DaemonProcess.stop)."""
     model_dir, category, size = trained_model
     video = tmp_path / "line.avi"
     render_line_video(video, category, n_frames=n_frames, defect_rate=0.5, size=size, seed=5)
@@ -120,7 +122,7 @@ def start_dashboard_process(tmp_path: Path, trained_model: Any, broker: Any, sta
     section = {"enabled": True, "port": port, "token_file": str(token_file), "what_if_frames": n_frames,
                **(dashboard or {})}
     config = write_config(tmp_path / "config.yaml", model_dir=model_dir, broker=broker, station=station,
-                          source={"kind": "video", "path": str(video), "loop": True, "pacing": "realtime", "fps": fps},
+                          source={"kind": "video", "path": str(video), "loop": True, "pacing": pacing, "fps": fps},
                           inspection={"profile": str(profile)}, dashboard=section)
     daemon = DaemonProcess(config).start()
     http = Http(f"http://127.0.0.1:{port}", token)

@@ -20,7 +20,13 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
     from edge_inspector.synth import generate_dataset
     from edge_inspector.training.loop import TrainConfig, train
 
-    root = tmp_path_factory.mktemp("model")
+    # EI_TEST_MODEL_CACHE=DIR (opt-in, local runs only): reuse the model an earlier session trained into DIR with
+    # this same recipe, so that repeated runs on a loaded machine do not retrain it; CI never sets it.
+    cache = os.environ.get("EI_TEST_MODEL_CACHE")
+    root = Path(cache) if cache else tmp_path_factory.mktemp("model")
+    if cache and (root / "model" / "metadata.json").is_file() and (root / "data" / CATEGORY).is_dir():
+        yield root / "model", CATEGORY, SIZE
+        return
     data = generate_dataset(root / "data", CATEGORY, n_train=60, n_test_good=2, n_test_defect_per_type=1,
                             size=SIZE, seed=0)
     # A fixed number of epochs, not a time budget, and fp32 (bf16 autocast follows the CPU's bf16 units): the

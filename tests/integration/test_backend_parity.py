@@ -105,3 +105,29 @@ def test_parity_verb_reports_and_gates_on_flips(trained_model, exports: dict[str
     bad = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "parity", "--run", "torch",
                           "--data", str(test_set)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "expected BACKEND=MODEL_DIR" in bad.stderr
+
+
+# torch on CUDA against the CPU checkpoint. fp32: cuDNN may run fp32 convolutions in TF32 (torch's default
+# for cuDNN), a 10-bit mantissa, so scores within 1e-3 relative and maps within 1e-2 instead of ONNX's 1e-4 /
+# 1e-3. fp16 (the CUDA `auto` default): scores within 0.03 absolute (the scratch model's scores are in [0, 1];
+# the allowance the CUDA path documents for reduced precision) and the same verdicts. Both skip with the
+# reason where no GPU is lent.
+@pytest.mark.gpu
+@pytest.mark.parametrize(("precision", "score_rel", "score_abs", "map_abs"),
+                         [("fp32", 1e-3, 1e-3, 1e-2), ("fp16", None, 0.03, None)])
+def test_torch_cuda_gives_the_checkpoints_verdicts(trained_model, test_set: Path, precision: str,  # type: ignore[no-untyped-def]
+                                                   score_rel: float | None, score_abs: float,
+                                                   map_abs: float | None) -> None:
+    files = image_files(test_set / "test")
+    images = [read_bgr(f) for f in files]
+    backends = [create_backend("torch", trained_model[0], "cpu", BackendOptions(threads=1)),
+                create_backend("torch", trained_model[0], "cuda", BackendOptions(precision=precision))]
+    [cuda] = compare_backends(backends, images, [str(f) for f in files])
+    print(cuda.line())
+    assert cuda.images == len(files) == 27
+    assert cuda.verdict_flips == [], cuda.line()
+    assert cuda.max_score_abs_diff <= score_abs, cuda.line()
+    if score_rel is not None:
+        assert cuda.max_score_rel_diff <= score_rel, cuda.line()
+    if map_abs is not None:
+        assert cuda.max_map_abs_diff <= map_abs, cuda.line()

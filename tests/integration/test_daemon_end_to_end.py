@@ -6,6 +6,7 @@ verdicts are the product's own, not fixtures.
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from edge_inspector.synth import load_truth, render_line_video
 from edge_inspector.watch import VerdictSubscriber
 
 pytestmark = pytest.mark.integration
+FRAMES = 60  # the end-to-end line video: enough defective parts (24) that recall is measured, not guessed
 
 
 def write_config(tmp_path: Path, video: Path, model_dir: Path, broker, **source) -> Path:  # type: ignore[no-untyped-def]
@@ -45,21 +47,27 @@ def write_config(tmp_path: Path, video: Path, model_dir: Path, broker, **source)
 def test_every_frame_gets_exactly_one_verdict_in_order(tmp_path: Path, trained_model, mosquitto_broker) -> None:  # type: ignore[no-untyped-def]
     model_dir, category, size = trained_model
     video = tmp_path / "line.avi"
-    render_line_video(video, category, n_frames=30, defect_rate=0.4, size=size, seed=77)
+    render_line_video(video, category, n_frames=FRAMES, defect_rate=0.4, size=size, seed=77)
     truth = load_truth(video)
     cfg = load_config(write_config(tmp_path, video, model_dir, mosquitto_broker))
     sub = VerdictSubscriber(mosquitto_broker.host, mosquitto_broker.port, "ei-test/itest/#").start()
     try:
         summary = Daemon(cfg).run()
-        messages = sub.wait_for(10_000, timeout=3.0)
+        deadline = time.monotonic() + 60.0  # until every verdict and reject arrived, however busy the machine
+        while True:
+            messages = sub.wait_for(10_000, timeout=0.5)
+            topics = [t.rsplit("/", 1)[-1] for t, _ in messages]
+            done = (topics.count("verdict"), topics.count("reject")) == (FRAMES, summary.failed + summary.faults)
+            if done or time.monotonic() > deadline:
+                break
     finally:
         sub.stop()
     for topic, payload in messages:
         validate_message(topic, payload)
     verdicts = [p for t, p in messages if t.endswith("/verdict")]
     rejects = [p for t, p in messages if t.endswith("/reject")]
-    assert summary.frames == len(truth) == 30
-    assert [v["seq"] for v in verdicts] == list(range(30)), "one verdict per frame, in order, no duplicates"
+    assert summary.frames == len(truth) == FRAMES
+    assert [v["seq"] for v in verdicts] == list(range(FRAMES)), "one verdict per frame, in order, no duplicates"
     assert [v["source_index"] for v in verdicts] == [t.index for t in truth]
     assert [r["seq"] for r in rejects] == [v["seq"] for v in verdicts if v["verdict"] in ("FAIL", "FAULT")]
     assert all(v["verdict"] in ("PASS", "FAIL") for v in verdicts), "a replayed file loses no frame"
@@ -70,19 +78,25 @@ def test_every_frame_gets_exactly_one_verdict_in_order(tmp_path: Path, trained_m
     bad_fail = sum(v["verdict"] == "FAIL" for v in bad) / len(bad)
     accuracy = (good_pass * len(good) + bad_fail * len(bad)) / len(verdicts)
     print(f"good parts passed {good_pass:.2f}, defective parts failed {bad_fail:.2f}, accuracy {accuracy:.2f}")
-    # The test model trains for one minute on 64 px parts on a 2-core CPU (measured here: about 0.8 of good
-    # parts pass and 0.5-0.7 of defective parts fail; faint spots and scratches are the misses). These bounds
-    # prove the verdicts come from a model that separates the classes; docs/benchmarks.md measures quality.
-    assert good_pass >= 0.75, f"good parts passed: {good_pass:.2f}"
-    assert bad_fail >= 0.45, f"defective parts failed: {bad_fail:.2f}"
-    assert accuracy >= 0.7, f"verdict accuracy {accuracy:.2f}"
+    # Measured on 2026-12-06 with the session model (tests/integration/conftest.py: 30 epochs, seed 0, fp32,
+    # the same weights on every run: two trainings on this machine gave the same threshold to the last bit):
+    # this 60-frame video (36 good, 24 defective) passes 0.97 of good parts (35 of 36) and fails 0.79 of
+    # defective ones (19 of 24), accuracy 0.90. Other line videos of the same kind (30 frames, seeds 78-81)
+    # measured recall 0.77-0.92 and 0.94-1.00 of good parts passed; the first 30 frames of seed 77 alone, the
+    # old test video, only 0.50 (5 of 10: faint spots). The bounds leave about 3 defective parts of margin and
+    # fail for a model no better than chance: a verdict that ignores the part fails defective and good parts
+    # alike, so recall minus the false-reject rate (Youden's J, 0.76 measured) would be about 0.
+    assert good_pass >= 0.85, f"good parts passed: {good_pass:.2f}"
+    assert bad_fail >= 0.65, f"defective parts failed: {bad_fail:.2f}"
+    assert bad_fail - (1.0 - good_pass) >= 0.55, f"Youden's J {bad_fail - (1.0 - good_pass):.2f}"
+    assert accuracy >= 0.8, f"verdict accuracy {accuracy:.2f}"
     for v in verdicts:
         if v["verdict"] == "FAIL":
             assert v["boxes"], "a FAIL says where"
             assert v["score"] >= v["threshold"]
 
     audit = read_audit(cfg.output.audit_log)  # type: ignore[arg-type]
-    assert [a["seq"] for a in audit] == list(range(30))
+    assert [a["seq"] for a in audit] == list(range(FRAMES))
     fails = [a for a in audit if a["verdict"] == "FAIL"]
     for a in fails:
         assert a["evidence"] and Path(a["evidence"]).exists()
@@ -150,7 +164,17 @@ def test_cli_run_stops_cleanly_on_sigterm(tmp_path: Path, trained_model, mosquit
     finally:
         proc.kill()
     assert proc.returncode == 0, err[-2000:]
-    assert "frames" in out and "FAULT 0" in out
+    # Every numbered frame has exactly one verdict. SIGTERM judges the frames still queued within half the
+    # grace, and a frame it cannot judge in time is a FAULT that says so and is counted (on a loaded machine,
+    # issue 18 item 13, one was): no other FAULT, and the summary counts exactly the audit's.
+    audited = read_audit(audit)
+    assert [a["seq"] for a in audited] == list(range(len(audited))), "one verdict per numbered frame, in order"
+    faults = [a for a in audited if a["verdict"] == "FAULT"]
+    assert all("daemon stopping before the frame was inspected" in a["reason"] for a in faults), faults
+    assert all(a["seq"] >= len(audited) - 6 for a in faults), "only the frames queued at the stop"
+    summary = re.search(r"frames (\d+): PASS \d+, FAIL \d+, FAULT (\d+) \(dropped (\d+)", out)
+    assert summary, out[-2000:]
+    assert [int(g) for g in summary.groups()] == [len(audited), len(faults), len(faults)], out[-2000:]
     status = VerdictSubscriber(mosquitto_broker.host, mosquitto_broker.port, "ei-test/itest/status").start()
     try:
         retained = status.wait_for(1, timeout=5)

@@ -46,10 +46,13 @@ def test_what_if_predicts_the_daemon_and_http_changes_are_applied_persisted_audi
     model_dir, category, _ = trained_model
     profile = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/dash/#")
+    # The replay waits for the scorer (pacing fastest): at a fixed 8 fps a busy machine dropped half the frames
+    # as FAULT, and the what-if keeps only judged frames ({'kept': 8, 'limit': 16}: issue 18 item 13). The
+    # waits below end as soon as the line got there; their limits only bound a machine that never does.
     daemon, thread, http = start_dashboard_daemon(tmp_path, trained_model, mosquitto_broker, "dash", profile,
-                                                  n_frames=N, dashboard={"max_upload_mb": 1.0})
+                                                  n_frames=N, dashboard={"max_upload_mb": 1.0}, pacing="fastest")
     try:
-        assert wait_for(lambda: len(verdicts(sub)) >= 2 * N, 60.0), "two loops of the line video"
+        assert wait_for(lambda: len(verdicts(sub)) >= 2 * N, 300.0), "two loops of the line video"
         state = http.get("/api/state").json()
         assert state["what_if"] == {"kept": N, "limit": N}
         assert state["settings"]["image_threshold"] == 0.6123 and state["settings"]["profile"]["revision"] == 1
@@ -101,9 +104,9 @@ def test_what_if_predicts_the_daemon_and_http_changes_are_applied_persisted_audi
         assert change.status == 200, change.body
         assert change.json()["profile"]["revision"] == 2
         first_new = min(v["seq"] for v in verdicts(sub) if v["threshold"] == new) if wait_for(
-            lambda: any(v["threshold"] == new for v in verdicts(sub)), 30.0) else -1
+            lambda: any(v["threshold"] == new for v in verdicts(sub)), 300.0) else -1
         assert first_new > max(v["seq"] for v in verdicts(sub) if v["threshold"] == 0.6123)
-        assert wait_for(lambda: len(by_name_after(sub, new, first_new)) >= N - 1, 60.0), "a loop with the new number"
+        assert wait_for(lambda: len(by_name_after(sub, new, first_new)) >= N - 1, 300.0), "a loop with the new number"
         after = by_name_after(sub, new, first_new)
         for name, verdict in after.items():
             if name in before and before[name] != "FAULT":
@@ -137,8 +140,11 @@ def test_what_if_predicts_the_daemon_and_http_changes_are_applied_persisted_audi
 
         rejects = http.get("/api/rejects?limit=5").json()["rejects"]
         assert rejects and all(r["verdict"] in ("FAIL", "FAULT") for r in rejects)
-        fail = next(r for r in http.get("/api/rejects?limit=200").json()["rejects"] if r["verdict"] == "FAIL")
-        assert wait_for(lambda: http.get(f"/api/rejects/{fail['seq']}/annotated.png").status == 200, 10.0)
+        # A FAIL's evidence is written off the inspection thread; one the busy image worker dropped (counted,
+        # by design) has none, so the newest FAILs are tried until one is served.
+        fails = [r["seq"] for r in http.get("/api/rejects?limit=200").json()["rejects"] if r["verdict"] == "FAIL"]
+        assert fails and wait_for(lambda: any(http.get(f"/api/rejects/{seq}/annotated.png").status == 200
+                                              for seq in fails[:5]), 30.0)
         assert http.get("/api/rejects/999999/annotated.png").status == 404
         assert http.get("/api/rejects?limit=0").status == 400
         assert http.get("/api/nothing").status == 404

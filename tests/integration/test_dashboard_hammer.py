@@ -1,8 +1,15 @@
 """Reads never cost the line: every GET route hammered by several clients while `edge-inspector run` judges a
-paced line video with a profile of 1,000 revisions; the line loses no more parts than in an idle window.
+looping line video with a profile of 1,000 revisions; the line judges about as many parts as in an idle window
+of the same run.
 
 Before, GET /api/history ran on the inspection thread and parsed every revision file (1.35 s a call with
-1,000 revisions): four polling clients turned most parts into FAULT. The verdicts are compared, not timings.
+1,000 revisions): four polling clients turned most parts into FAULT. The line now replays its video at the
+scorer's own pace (each frame waits for the one before to be judged, none is dropped), so a busy machine
+costs no verdict; what would show a read on the inspection thread is the line's progress: with the history
+parsed there, each of the window's dozens of history calls would stop the line for over a second (more on a
+loaded machine), and the hammered window would judge a small fraction of the idle one's parts. CPU the
+hammering itself takes (four clients and the dashboard's threads, on two cores) slows the line by a bounded
+factor, measured below, whatever else the machine runs: both windows share its load.
 """
 
 from __future__ import annotations
@@ -23,6 +30,11 @@ pytestmark = pytest.mark.integration
 REVISIONS = 1000
 WINDOW_S = 20.0
 CLIENTS = 4
+# The hammered window must judge at least 1/SLOWDOWN of the idle window's parts. Measured on 2 cores under
+# `stress-ng --cpu 1` with other tests running (load average 10-15, 2026-12-06): idle 18 / hammered 16 and
+# idle 10 / hammered 17 parts, 0 FAULT; 8 history reads answered per hammered window (the rest 429). With the
+# history parsed on the inspection thread each of those reads would hold the line >1.35 s (idle machine).
+SLOWDOWN = 4
 
 
 def with_revisions(profile: Path, n: int) -> None:
@@ -84,7 +96,8 @@ def test_hammering_every_get_route_costs_the_line_no_part(
     profile = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
     with_revisions(profile, REVISIONS)
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/hammer/#")
-    daemon, http = start_dashboard_process(tmp_path, trained_model, mosquitto_broker, "hammer", profile, fps=4.0)
+    daemon, http = start_dashboard_process(tmp_path, trained_model, mosquitto_broker, "hammer", profile,
+                                           pacing="fastest")
     try:
         assert wait_for(lambda: len(verdicts(sub)) >= 8, 90.0), "the line runs"
         idle_start = len(verdicts(sub))
@@ -94,13 +107,16 @@ def test_hammering_every_get_route_costs_the_line_no_part(
         busy_end = len(verdicts(sub))
         received = verdicts(sub)
         idle, busy = window(received, idle_start, idle_end), window(received, idle_end, busy_end)
-        print(f"idle: {idle[1]} FAULT of {idle[0]}; hammered: {busy[1]} FAULT of {busy[0]}; {sorted(counts.items())}")
-        if idle[1] * 4 > idle[0]:
-            pytest.skip(f"the machine does not keep up even idle ({idle[1]} FAULT of {idle[0]} parts): "
-                        "a hammered window cannot be compared with it")
-        assert busy[0] > 0, "the line judged parts while it was hammered"
-        assert busy[1] <= idle[1], f"FAULTs: {busy[1]} of {busy[0]} hammered, {idle[1]} of {idle[0]} idle"
-        assert busy[2] == [], f"parts lost while hammered: seq {busy[2][:20]}"
+        print(f"idle: {idle[0]} parts, {idle[1]} FAULT; hammered: {busy[0]} parts, {busy[1]} FAULT; "
+              f"{sorted(counts.items())}")
+        # A replay that waits for the scorer loses nothing, however busy the machine: any FAULT or gap is a
+        # verdict the dashboard (or anything else) cost the line.
+        assert idle[1] == busy[1] == 0, f"FAULTs: {busy[1]} of {busy[0]} hammered, {idle[1]} of {idle[0]} idle"
+        assert idle[2] == busy[2] == [], f"parts lost: seq {(idle[2] + busy[2])[:20]}"
+        # Parts in 20 s, idle window against hammered window of the same run: see SLOWDOWN's comment.
+        assert busy[0] * SLOWDOWN >= idle[0], (
+            f"the line judged {busy[0]} parts while hammered against {idle[0]} idle in the same run: "
+            f"a read is holding up the inspection thread")
         assert daemon.alive()
         assert counts[("/api/history", 200)] >= 3, counts
         assert all(status in (200, 404, 429) for (_, status) in counts), counts

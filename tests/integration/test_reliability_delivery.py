@@ -37,35 +37,65 @@ def test_broker_killed_for_20_s_mid_run_loses_nothing(
     fresh_broker,
     mqtt_subscriber,
 ) -> None:
-    """300 frames at 10 fps; the broker is SIGKILLed at 5 s and back 20 s later on the same port."""
+    """A looping line video; the broker is SIGKILLed after 50 verdicts and back 20 s later on the same port;
+    the daemon is stopped with SIGTERM once the PLC has the backlog. Every decided verdict arrives once, in order.
+
+    The video is replayed at the scorer's own pace (each frame waits for the one before, none is dropped),
+    so a busy machine makes the run slower, never lossy: every FAULT here is one the outage caused. (At a
+    fixed 10 fps, a machine with one core taken dropped frames as queue-full FAULTs: issue 18 item 13.)
+    """
     model_dir, category, size = trained_model
     video = tmp_path / "line.avi"
-    render_line_video(video, category, n_frames=300, defect_rate=0.2, size=size, seed=11)
+    render_line_video(video, category, n_frames=50, defect_rate=0.2, size=size, seed=11)
     config = write_config(tmp_path / "c.yaml", model_dir=model_dir, broker=fresh_broker, station="outage",
-                          source={"kind": "video", "path": str(video), "pacing": "realtime", "fps": 10.0})
+                          source={"kind": "video", "path": str(video), "loop": True})
+    # The backlog reaches the PLC's persistent session faster than it may reconnect: let the broker queue all.
+    with fresh_broker.conf.open("a") as f:
+        f.write("max_queued_messages 0\nmax_queued_bytes 0\n")
     plc = mqtt_subscriber(fresh_broker, "ei-rel/outage/#", client_id="plc-outage-rel", clean_session=False)
+    time.sleep(1.5)  # the broker autosaves every second: the PLC's session survives its SIGKILL
     daemon = DaemonProcess(config).start()
     audit = tmp_path / "out" / "audit.jsonl"
     try:
-        assert wait_for(lambda: audit_lines(audit) >= 50, 60), daemon.output()[-3000:]  # 5 s of verdicts
+        # Limits that only bound a machine that never gets there: loaded (issue 18 item 13), the daemon took
+        # 47 s to load the model and start, and judged 0.7 parts a second.
+        assert wait_for(lambda: audit_lines(audit) >= 1, 300), daemon.output()[-3000:]
+        t_first = time.monotonic()
+        assert wait_for(lambda: audit_lines(audit) >= 50, 300), daemon.output()[-3000:]
         fresh_broker.kill()
-        t_kill = time.monotonic()
+        t_kill, at_kill = time.monotonic(), audit_lines(audit)
         assert wait_for(lambda: time.monotonic() - t_kill >= 20, 25)
+        during = audit_lines(audit) - at_kill
         assert daemon.alive(), daemon.output()[-3000:]
         fresh_broker.start()
-        assert daemon.wait(timeout=60) == 0, daemon.output()[-3000:]
-        got = plc.wait_for(300, 30, where=lambda t, p: t.endswith("/verdict") and p["seq"] == 299)
-        assert got, "the last verdict arrived"
+        # The line keeps judging while the broker is away: the outage's 20 s must judge at least a quarter of
+        # what the same run's pace before it would (both share the machine's load; a sender blocking the
+        # inspection thread on the dead broker judges next to none).
+        pace = (at_kill - 1) / max(1e-3, t_kill - t_first)
+        assert during * 4 >= pace * 20, f"{during} verdicts in the 20 s outage at {pace:.1f}/s before it"
+        decided_before_stop = audit_lines(audit)
+        got = plc.wait_for(1, 300, where=lambda t, p: t.endswith("/verdict") and p["seq"] >= decided_before_stop - 1)
+        assert got, f"the backlog reached the PLC while the daemon ran: {daemon.output()[-2000:]}"
+        code, _ = daemon.terminate(timeout=60)
+        assert code == 0, daemon.output()[-3000:]
     finally:
         daemon.stop()
+    decided = [(a["run_id"], a["seq"]) for a in read_audit_all(audit)]
+    last = decided[-1][1]
+    assert plc.wait_for(1, 30, where=lambda t, p: t.endswith("/verdict") and p["seq"] == last), "the last verdict"
     keys = dedupe(plc.messages)
-    run_ids = {r for r, _ in keys}
-    assert len(run_ids) == 1
-    assert [s for _, s in keys] == list(range(300)), "300 of 300, exactly once after de-duplication, in order"
+    assert len({r for r, _ in keys}) == 1
+    assert [s for _, s in decided] == list(range(last + 1)), "the audit numbers every frame once"
+    assert keys == decided, f"{len(keys)} of {len(decided)} delivered, exactly once after de-duplication, in order"
     verdicts = {p["seq"]: p for t, p in plc.messages if t.endswith("/verdict")}
-    assert not [s for s, p in verdicts.items() if p["verdict"] == "FAULT"], "the outage itself produces no FAULT"
+    faults = [s for s, p in verdicts.items() if p["verdict"] == "FAULT"]
+    # SIGTERM judges the frames still queued within half the grace, or FAULTs them "daemon stopping": only
+    # those last few frames (queue_size 4 plus the one in hand) may be FAULT, and only for that reason.
+    assert all(s > last - 5 and "daemon stopping" in verdicts[s]["reason"] for s in faults), (
+        "the outage itself produces no FAULT", [(s, verdicts[s]["reason"]) for s in faults[:10]])
     assert any(p["replayed"] for p in verdicts.values()), "the backlog says it is late"
-    print(f"outage run: {len(keys)} of 300 delivered; {sum(p['replayed'] for p in verdicts.values())} replayed")
+    print(f"outage run: {len(keys)} of {len(decided)} delivered; {during} decided during the 20 s outage "
+          f"(pace before {pace:.1f}/s); {sum(p['replayed'] for p in verdicts.values())} replayed")
 
 
 def test_daemon_killed_mid_run_delivers_every_decided_verdict_after_restart(

@@ -223,7 +223,11 @@ def test_stalled_camera_stops_the_watchdog_and_is_published(
         validate_message(topic, payload)
 
 
-def soak(tmp_path: Path, trained_model: Any, broker: Any, seconds: float, warmup: float) -> dict[str, Any]:
+def soak(tmp_path: Path, trained_model: Any, broker: Any, seconds: float, warmup: float,
+         min_frames: int = 0) -> dict[str, Any]:
+    """Sample RSS and descriptors once a second for `seconds`, and on until `min_frames` verdicts are audited
+    (at most 10 x `seconds`): a slow or busy machine soaks longer instead of judging too few parts to show a
+    leak."""
     model_dir, category, size = trained_model
     video = tmp_path / "line.avi"
     render_line_video(video, category, n_frames=20, defect_rate=0.3, size=size, seed=34)
@@ -237,7 +241,8 @@ def soak(tmp_path: Path, trained_model: Any, broker: Any, seconds: float, warmup
         assert wait_for(lambda: audit_lines(audit) >= 1, 90), daemon.output()[-3000:]
         proc = psutil.Process(daemon.pid)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < seconds:
+        while (elapsed := time.monotonic() - t0) < seconds or (
+                audit_lines(audit) < min_frames and elapsed < 10 * seconds):
             assert daemon.alive(), daemon.output()[-3000:]
             samples.append((time.monotonic() - t0, proc.memory_info().rss, proc.num_fds()))
             time.sleep(1.0)
@@ -258,9 +263,10 @@ def soak(tmp_path: Path, trained_model: Any, broker: Any, seconds: float, warmup
 
 
 def test_soak_60_s_memory_and_descriptors_stay_flat(tmp_path: Path, trained_model: Any, mosquitto_broker: Any) -> None:
-    result = soak(tmp_path, trained_model, mosquitto_broker, seconds=60, warmup=20)
+    # 500 parts or more, however long a busy machine needs for them (once it took 61 in 60 s: issue 18 item 13).
+    result = soak(tmp_path, trained_model, mosquitto_broker, seconds=60, warmup=20, min_frames=500)
     print(f"soak 60 s: {result}")
-    assert result["frames"] > 500
+    assert result["frames"] >= 500, result
     assert result["rss_growth_mb"] < 5.0, result
     assert result["fd_growth"] <= 0 and max(result["fds"]) - min(result["fds"]) <= 4, result
 
