@@ -119,9 +119,9 @@ def add_reads(app: Flask, control: DaemonControl, error: Error) -> None:
             end = parse_time(_capped("to"), "to")
         except ValueError as exc:
             return error(400, str(exc))
-        out = control.daemon.cfg.output
+        out = control.run_state.cfg.output
         roots = [Path(p) for p in (out.dir, out.evidence_dir) if p is not None]
-        name = f"verdicts-{control.daemon.cfg.station_id}-{secrets.token_hex(2)}.csv"
+        name = f"verdicts-{control.run_state.cfg.station_id}-{secrets.token_hex(2)}.csv"
         return Response(verdicts_csv(control.audit_log, start, end, roots), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

@@ -56,7 +56,7 @@ Reply = Callable[[dict[str, Any]], None]
 
 
 class SettingsHolder(Protocol):
-    """What the processor changes: the daemon (settings in force, swapped on its inspection thread)."""
+    """What the processor changes: the run state (settings in force, swapped on the inspection thread)."""
 
     settings: InspectionSettings
 

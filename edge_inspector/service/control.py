@@ -25,7 +25,7 @@ from .what_if import InspectionMemory, settings_view
 if TYPE_CHECKING:
     from ..backends import Backend
     from ..capture import CaptureThread
-    from .daemon import Daemon
+    from .run_state import RunState
     from .sinks import Sinks
 
 COMMAND_WAIT_S = 8.0  # an HTTP command not carried out by then is refused ("expired"), never applied later
@@ -34,9 +34,9 @@ COMMAND_WAIT_S = 8.0  # an HTTP command not carried out by then is refused ("exp
 class DaemonControl:
     """Built by Daemon.run() once the backend, capture and sinks exist; every method is thread-safe."""
 
-    def __init__(self, daemon: Daemon, backend: Backend, capture: CaptureThread, sinks: Sinks, live: LiveView,
+    def __init__(self, run_state: RunState, backend: Backend, capture: CaptureThread, sinks: Sinks, live: LiveView,
                  commands: CommandProcessor, between: BetweenFrames, memory: InspectionMemory | None) -> None:
-        self.daemon, self.backend, self.capture, self.sinks = daemon, backend, capture, sinks
+        self.run_state, self.backend, self.capture, self.sinks = run_state, backend, capture, sinks
         self.live, self.commands, self.between, self.memory = live, commands, between, memory
         self.started = time.monotonic()
         self.history_reader = READER
@@ -48,7 +48,7 @@ class DaemonControl:
 
     def state(self) -> dict[str, Any]:
         """GET /api/state (docs/dashboard.md)."""
-        d = self.daemon
+        d = self.run_state
         s = d.settings
         settings: dict[str, Any] = {**settings_view(s), "roi": None, "profile": None}
         if s.profile is not None:
@@ -65,7 +65,7 @@ class DaemonControl:
         """Camera, model and broker, each {ok, detail}."""
         cap = self.capture.health()
         camera = {"ok": cap.state in ("starting", "running", "idle"), "detail": redact(f"{cap.state}: {cap.detail}")}
-        errors = self.daemon.summary.scorer_errors
+        errors = self.run_state.summary.scorer_errors
         model = {"ok": errors == 0, "detail": f"{self.backend.name}, {errors} scorer error(s)"}
         sender = self.sinks.sender
         if sender is None:
@@ -91,7 +91,7 @@ class DaemonControl:
         inspection thread) through a cache; CommandError without a profile, ValueError for bad paging."""
         from .commands import NO_PROFILE, CommandError
 
-        s = self.daemon.settings
+        s = self.run_state.settings
         if s.profile is None or s.profile_path is None:
             raise CommandError(NO_PROFILE)
         root = s.profile_path.parent.parent
@@ -122,7 +122,7 @@ class DaemonControl:
         return self.between.call(lambda: self._judge(image), timeout)  # type: ignore[no-any-return]
 
     def _judge(self, image: np.ndarray) -> dict[str, Any]:
-        s = self.daemon.settings
+        s = self.run_state.settings
         amap = self.backend.infer([image])[0]
         score = float(amap.score)
         if not (math.isfinite(score) and np.isfinite(amap.map).all()):

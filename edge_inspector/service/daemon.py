@@ -1,5 +1,8 @@
 """The inspection daemon: capture thread -> bounded queue -> scorer -> postprocess -> sinks.
 
+It wires the threads; the run's state is one RunState (run_state.py) that monitor, metrics, summary and
+control read, and the per-frame inspection is inspection_step.py.
+
 One stop event ends everything; every queue get has a timeout so shutdown never hangs.
 Every frame the camera delivered gets exactly one verdict, in sequence order: frames the capture
 thread had to drop, frames it could not decode or represent, frames the scorer failed on (an
@@ -13,7 +16,6 @@ shutdown the image worker finishes the evidence it accepted before the last stat
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import secrets
 import threading
@@ -23,31 +25,28 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..backends import Backend, BackendOptions, create_backend
 from ..capture import END_OF_STREAM, CaptureThread, FrameSource, open_source
 from ..config import Config
 from ..publish.contract import encode
-from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
+from ..types import DroppedFrame, Frame, Inspection
 from .between_frames import BetweenFrames
 from .commands import CommandProcessor
 from .control import DaemonControl
+from .inspection_step import InspectionStep
 from .live_view import LiveView
-
-if TYPE_CHECKING:
-    from .metrics import Metrics
 from .monitor import Monitor
-from .profile_settings import InspectionSettings, resolve_settings
-from .sdnotify import SystemdNotifier
+from .profile_settings import resolve_settings
+from .run_state import RunState
 from .sinks import Sinks
-from .stages import StageTimes
-from .stats import LatencyRecorder
 from .stop import flush_at_stop
 from .summary import RunSummary
 from .triggers import TriggerMatcher
 from .verdict_order import DropOrder
 from .what_if import InspectionMemory
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
 
 __all__ = ["Daemon", "RunSummary", "StartFrontEnd", "new_run_id"]
 
@@ -76,18 +75,14 @@ class Daemon:
     ) -> None:
         self.cfg = cfg
         self.run_id = run_id or new_run_id()
+        # what monitor, metrics, summary and control read (never the daemon): counts, settings, loop progress
+        self.state = RunState(cfg, self.run_id)
+        self.summary = self.state.summary  # the same object, returned by run()
         self.stop_event = threading.Event()
         self._backend = backend
         self._source = source
         self._on_inspection = on_inspection
-        self.notifier = SystemdNotifier()
-        self.summary = RunSummary(run_id=self.run_id)
-        self.latency = LatencyRecorder()
-        self.inference = LatencyRecorder()
-        self.stages = StageTimes()  # time per pipeline stage (summary, bench)
-        self.model_id = ""
         self.order = DropOrder()  # FAULTs without an inspection wait for every lower seq's verdict
-        self.settings = InspectionSettings(float("nan"), float("nan"), cfg.inspection)
         self.commands: CommandProcessor | None = None  # with mqtt.commands or the dashboard, made by run()
         self._front_end = front_end
         d = cfg.dashboard
@@ -97,29 +92,23 @@ class Daemon:
         self.live = LiveView() if d.enabled else None
         self.between = BetweenFrames()  # uploaded images judged between two frames
         self.triggers: TriggerMatcher | None = None  # trigger.mode mqtt, made by run()
-        self.loop_turned = time.monotonic()  # /healthz: the inspection loop is alive
-        self.failing_scorer = 0  # scorer failures in a row
+        self.step = InspectionStep(self.state, self.memory)  # the per-frame inspection
         self.fatal: str | None = None  # why the daemon gave up (the scorer fails on every frame); exit 1
-        self.last_scorer_error = ""
         self.metrics: Metrics | None = None
         if cfg.metrics.enabled:
             from .metrics import Metrics
 
-            self.metrics = Metrics(self, cfg.metrics)
-
-    def use_settings(self, settings: InspectionSettings) -> None:
-        """Judge the next frames with `settings`; call on the inspection thread only (between two frames)."""
-        self.settings = settings
+            self.metrics = Metrics(self.state, cfg.metrics)
 
     @property
     def threshold(self) -> float:
         """The image threshold in force (read from the settings: there is no second copy to drift)."""
-        return self.settings.threshold
+        return self.state.threshold
 
     @property
     def pixel_threshold(self) -> float:
         """The pixel threshold in force."""
-        return self.settings.pixel_threshold
+        return self.state.pixel_threshold
 
     def stop(self) -> None:
         """Ask the daemon to finish; safe from signal handlers and other threads."""
@@ -134,8 +123,9 @@ class Daemon:
                                  cuda_graph=m.cuda_graph, tiling=m.tiling.spec())
         backend = self._backend or create_backend(m.backend, m.path, m.device, options)
         meta = backend.metadata
-        self.use_settings(resolve_settings(cfg, meta, m.path))
-        self.model_id = backend.model_id
+        state = self.state
+        state.use_settings(resolve_settings(cfg, meta, m.path))
+        state.model_id = backend.model_id
         backend.warmup()
         log.info("run %s: model %s (%s) on %s; threshold %.4f, pixel threshold %.4f", self.run_id,
                  backend.model_id, meta.kind, backend.name, self.threshold, self.pixel_threshold)
@@ -148,12 +138,12 @@ class Daemon:
             observers.append(self.live.observe)
         if self.metrics is not None:
             observers.append(self.metrics.observe)
-        sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=self.stages, observers=observers)
+        sinks = Sinks(cfg, self.run_id, self._on_inspection, stages=state.stages, observers=observers)
         frames: queue.Queue[object] = queue.Queue(maxsize=cfg.source.queue_size)
-        if self.settings.profile_status is not None:
-            sinks.set_status(model_id=self.model_id, profile=self.settings.profile_status)
+        if state.settings.profile_status is not None:
+            sinks.set_status(model_id=state.model_id, profile=state.settings.profile_status)
         else:
-            sinks.set_status(model_id=self.model_id)
+            sinks.set_status(model_id=state.model_id)
         self._open_commands(sinks)
         self._open_triggers(sinks, source)
         sinks.start(self.stop_event)
@@ -164,7 +154,7 @@ class Daemon:
             reconnect_max_seconds=src.reconnect_max_seconds,
             stall_seconds=src.stall_seconds, idle_ok=src.idle_ok, bit_depth=src.bit_depth,
         )
-        monitor = Monitor(self, capture, sinks)
+        monitor = Monitor(state, capture, sinks)
         try:
             if self.metrics is not None:
                 self.metrics.attach(capture, sinks)
@@ -178,11 +168,11 @@ class Daemon:
             raise
         started = time.monotonic()
         capture.start()
-        self.notifier.notify("READY=1")
+        state.notifier.notify("READY=1")
         try:
             self._loop(capture, frames, backend, sinks, monitor)
         finally:
-            self.notifier.notify("STOPPING=1")
+            state.notifier.notify("STOPPING=1")
             self.stop_event.set()
             grace = cfg.output.shutdown_grace  # the whole shutdown fits in it (systemd's TimeoutStopSec is larger)
             until = time.monotonic() + grace
@@ -197,13 +187,14 @@ class Daemon:
                 self.metrics.close()
             if self._backend is None:
                 backend.close()
-        return self.summary.finish(time.monotonic() - started, self, capture, sinks)
+        return self.summary.finish(time.monotonic() - started, state.latency, state.inference, state.stages,
+                                   capture, sinks)
 
     def _loop(
         self, capture: CaptureThread, frames: queue.Queue[object], backend: Backend, sinks: Sinks, monitor: Monitor
     ) -> None:
         while not self.stop_event.is_set():
-            self.loop_turned = time.monotonic()
+            self.state.loop_turned = time.monotonic()
             monitor.tick()
             self._expire_triggers(capture, sinks)
             if self.commands is not None:
@@ -221,30 +212,28 @@ class Daemon:
             assert isinstance(item, Frame)
             item = self._with_part_id(item)
             t0 = time.perf_counter()
-            self.stages.add("queue_wait", (time.monotonic() - item.captured_mono) * 1000.0)
+            self.state.stages.add("queue_wait", (time.monotonic() - item.captured_mono) * 1000.0)
             self._emit_dropped(capture.take_dropped(), sinks, before=item.seq)
             self._judge(item, backend, sinks)
-            self.stages.add("inspect_total", (time.perf_counter() - t0) * 1000.0)
+            self.state.stages.add("inspect_total", (time.perf_counter() - t0) * 1000.0)
             if self._scorer_gave_up(sinks):
                 return
 
     def _scorer_gave_up(self, sinks: Sinks) -> bool:
         """After inspection.max_scorer_failures failures in a row, say why on the status topic and stop: the
         exit code 1 makes systemd restart the process (a sticky GPU error needs a new one)."""
-        limit = self.cfg.inspection.max_scorer_failures
-        if not limit or self.failing_scorer < limit:
+        self.fatal = self.step.gave_up(self.cfg.inspection.max_scorer_failures)
+        if self.fatal is None:
             return False
-        self.fatal = (f"the scorer failed on {self.failing_scorer} frames in a row (last: {self.last_scorer_error}); "
-                      "stopping so that the service manager restarts it")
         log.error("%s", self.fatal)
-        sinks.set_status(scorer={"state": "failed", "consecutive_failures": self.failing_scorer,
-                                 "detail": self.last_scorer_error})
+        sinks.set_status(scorer={"state": "failed", "consecutive_failures": self.step.failing,
+                                 "detail": self.step.last_error})
         return True
 
     def _start_front_end(self, backend: Backend, capture: CaptureThread, sinks: Sinks) -> Callable[[], None]:
         if self._front_end is None or self.live is None or self.commands is None:
             return lambda: None
-        return self._front_end(DaemonControl(self, backend, capture, sinks, self.live, self.commands,
+        return self._front_end(DaemonControl(self.state, backend, capture, sinks, self.live, self.commands,
                                              self.between, self.memory))
 
     def _open_commands(self, sinks: Sinks) -> None:
@@ -260,7 +249,7 @@ class Daemon:
                 sender.conn.publish(sender.conn.topics.command_response, encode(payload), qos=1)
 
         self.commands = CommandProcessor(
-            self, self.cfg.inspection, self.cfg.station_id, self.run_id, reply=reply,
+            self.state, self.cfg.inspection, self.cfg.station_id, self.run_id, reply=reply,
             announce=lambda status: sinks.set_status(profile=status), audit=sinks.audit.write_event,
             memory=self.memory, max_age_s=self.cfg.mqtt.command_max_age_s)
         if not mqtt_commands or sender is None:
@@ -299,81 +288,11 @@ class Daemon:
                                          kind="trigger_timeout", part_id=t.part_id)])
 
     def _judge(self, frame: Frame, backend: Backend, sinks: Sinks) -> None:
-        sinks.emit(self._inspect(frame, backend))
+        sinks.emit(self.step.inspect(frame, backend))
         self.order.emitted(frame.seq)
 
     def _emit_dropped(self, dropped: list[DroppedFrame], sinks: Sinks, before: int | None,
                       final: bool = False) -> None:
         self.order.add(dropped)  # it holds back what must wait for a lower seq (verdict_order.py)
         for d in self.order.due(before, final):
-            self.summary.count_drop(d.kind)
-            self.summary.count(Verdict.FAULT)
-            sinks.emit(Inspection(
-                seq=d.seq, source_index=d.source_index, name=d.name, captured_at=d.captured_at,
-                decided_at=time.time(), verdict=Verdict.FAULT, score=None, threshold=self.threshold,
-                reason=d.reason if d.kind == "trigger_timeout" else f"frame not inspected: {d.reason}",
-                latency_ms=(time.monotonic() - d.captured_mono) * 1000.0, model_id=self.model_id,
-                part_id=d.part_id,
-            ))
-
-    def _inspect(self, frame: Frame, backend: Backend) -> Inspection:
-        settings = self.settings  # one frame, one set of numbers: the verdict reports the threshold that judged
-        t0 = time.monotonic()
-        try:
-            amap = backend.infer([frame.image])[0]
-            t1 = time.monotonic()
-            inference_ms = (t1 - t0) * 1000.0
-            self.stages.add("infer", inference_ms)
-            score = float(amap.score)
-            if not math.isfinite(score):
-                raise ValueError(f"scorer returned a non-finite score ({score})")
-            # min and max are finite only when every value is (NaN propagates); count only on failure
-            if not (math.isfinite(float(amap.map.min())) and math.isfinite(float(amap.map.max()))):
-                bad = int(amap.map.size - np.count_nonzero(np.isfinite(amap.map)))
-                raise ValueError(f"anomaly map has {bad} non-finite values")
-            t2 = time.monotonic()
-            self.stages.add("check", (t2 - t1) * 1000.0)
-            verdict, boxes, reason, judged_score = settings.judge_scored(amap.map, score)
-            self.stages.add("postprocess", (time.monotonic() - t2) * 1000.0)
-        except Exception as exc:  # noqa: BLE001 - one bad frame or model output must not stop the line
-            if self.summary.scorer_errors < 10 or self.summary.scorer_errors % 1000 == 0:
-                log.warning("scorer failed on seq %d: %s", frame.seq, exc, exc_info=not isinstance(exc, ValueError))
-            self.summary.scorer_errors += 1
-            self.failing_scorer += 1
-            self.last_scorer_error = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
-            return self._finish(frame, settings, Verdict.FAULT, None, (), f"scorer error: {exc}", 0.0, None)
-        self.failing_scorer = 0
-        # the model's whole-frame score is kept for what-if replays, which judge it again like this frame
-        return self._finish(frame, settings, verdict, judged_score, boxes, reason, inference_ms, amap.map, score)
-
-    def _finish(
-        self,
-        frame: Frame,
-        settings: InspectionSettings,
-        verdict: Verdict,
-        score: float | None,
-        boxes: tuple[Box, ...],
-        reason: str,
-        inference_ms: float,
-        amap: np.ndarray | None,
-        model_score: float | None = None,
-    ) -> Inspection:
-        latency_ms = (time.monotonic() - frame.captured_mono) * 1000.0
-        deadline = self.cfg.inspection.deadline_ms
-        if deadline is not None and latency_ms > deadline and verdict is not Verdict.FAULT:
-            reason = f"deadline missed: decided {latency_ms:.0f} ms after capture > {deadline:.0f} ms ({reason})"
-            verdict = Verdict.FAULT
-            self.summary.deadline_missed += 1
-        self.summary.count(verdict)
-        self.latency.add(latency_ms)
-        if score is not None:
-            self.inference.add(inference_ms)
-            if amap is not None and self.memory is not None:
-                self.memory.add(frame.seq, frame.name, score if model_score is None else model_score, verdict, amap,
-                                settings)
-        return Inspection(
-            seq=frame.seq, source_index=frame.source_index, name=frame.name, captured_at=frame.captured_at,
-            decided_at=time.time(), verdict=verdict, score=score, threshold=settings.threshold, boxes=tuple(boxes),
-            reason=reason, latency_ms=latency_ms, inference_ms=inference_ms, model_id=self.model_id,
-            part_id=frame.part_id, image=frame.image, anomaly_map=amap,
-        )
+            sinks.emit(self.step.not_inspected(d))

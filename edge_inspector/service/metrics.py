@@ -2,9 +2,9 @@
 
 Per inspection only counters and histograms are updated (observe(), microseconds, on the inspection
 thread); everything else (spool depth, broker connection, capture state, drops, sink errors) is read from
-the daemon when Prometheus scrapes. /healthz answers 503 with its reasons when the capture is stalled or
-failed, the broker connection has been down longer than `metrics.broker_down_s`, or the inspection loop
-stopped turning; 200 otherwise.
+the run state (run_state.py), the capture and the sinks when Prometheus scrapes. /healthz answers 503 with
+its reasons when the capture is stalled or failed, the broker connection has been down longer than
+`metrics.broker_down_s`, or the inspection loop stopped turning; 200 otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..types import Inspection, Verdict
 if TYPE_CHECKING:
     from ..capture import CaptureThread
     from ..config import MetricsConfig
-    from .daemon import Daemon
+    from .run_state import RunState
     from .sinks import Sinks
 
 log = logging.getLogger(__name__)
@@ -39,10 +39,10 @@ class _Quiet(WSGIRequestHandler):
 class Metrics:
     """The registry of one daemon run; observe() per inspection, serve() for the HTTP endpoint."""
 
-    def __init__(self, daemon: Daemon, cfg: MetricsConfig) -> None:
+    def __init__(self, state: RunState, cfg: MetricsConfig) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
-        self.daemon, self.cfg = daemon, cfg
+        self.state, self.cfg = state, cfg
         self.registry = CollectorRegistry()
         self.verdicts = Counter("edge_inspector_verdicts", "Verdicts published, by kind", ["verdict"],
                                 registry=self.registry)
@@ -86,7 +86,7 @@ class Metrics:
                 self._broker_down_since = now
             elif now - self._broker_down_since > self.cfg.broker_down_s:
                 problems.append(f"broker disconnected for {now - self._broker_down_since:.0f} s")
-        age = time.monotonic() - self.daemon.loop_turned
+        age = time.monotonic() - self.state.loop_turned
         if age > LOOP_STUCK_S:
             problems.append(f"inspection loop has not turned for {age:.0f} s")
         return not problems, problems
@@ -124,7 +124,7 @@ class Metrics:
 
 
 class _Live:
-    """Values read from the daemon at scrape time."""
+    """Values read from the run state, capture and sinks at scrape time."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.m = metrics
@@ -132,8 +132,7 @@ class _Live:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-        d = self.m.daemon
-        s = d.summary
+        s = self.m.state.summary
         frames = CounterMetricFamily("edge_inspector_frames", "Frames given a verdict")
         frames.add_metric([], s.frames)
         yield frames

@@ -19,7 +19,7 @@ from ..types import Verdict
 from .stats import LatencyStats
 
 if TYPE_CHECKING:
-    from .daemon import Daemon
+    from .run_state import RunState
     from .sinks import Sinks
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,12 @@ def latency_object(stats: LatencyStats) -> dict[str, Any]:
 class Monitor:
     """Watches one run; tick() from the inspection loop."""
 
-    def __init__(self, daemon: Daemon, capture: CaptureThread, sinks: Sinks) -> None:
-        self.daemon, self.capture, self.sinks = daemon, capture, sinks
+    def __init__(self, state: RunState, capture: CaptureThread, sinks: Sinks) -> None:
+        self.state, self.capture, self.sinks = state, capture, sinks
         now = time.monotonic()
         self._started = now
         self._last_state = ""
-        self._interval = daemon.cfg.mqtt.stats_interval
+        self._interval = state.cfg.mqtt.stats_interval
         self._next_stats = now + self._interval if self._interval > 0 else math.inf
         self._stats_from = (now, 0)
         self.errors = 0
@@ -69,7 +69,7 @@ class Monitor:
             self._last_state = health.state
             self.sinks.set_status(capture=capture_status(health))
         if self.healthy(health):
-            self.daemon.notifier.watchdog()
+            self.state.notifier.watchdog()
         now = time.monotonic()
         if now >= self._next_stats:
             self._next_stats = now + self._interval
@@ -77,7 +77,7 @@ class Monitor:
 
     def healthy(self, health: CaptureHealth) -> bool:
         """Progress as the watchdog sees it."""
-        return health.state in HEALTHY and health.heartbeat_age < self.daemon.cfg.source.stall_seconds
+        return health.state in HEALTHY and health.heartbeat_age < self.state.cfg.source.stall_seconds
 
     def final(self, sinks: Sinks) -> None:
         """Last stats message and capture state before the sinks close; never raises."""
@@ -90,17 +90,17 @@ class Monitor:
 
     def _publish_stats(self, health: CaptureHealth, now: float) -> None:
         body = self.stats_body(health, now)
-        self._stats_from = (now, self.daemon.summary.frames)
-        self.sinks.publish_stats(stats_payload(self.daemon.cfg.station_id, self.daemon.run_id, body))
-        s = self.daemon.summary
-        self.daemon.notifier.notify(
+        self._stats_from = (now, self.state.summary.frames)
+        self.sinks.publish_stats(stats_payload(self.state.cfg.station_id, self.state.run_id, body))
+        s = self.state.summary
+        self.state.notifier.notify(
             f"STATUS={body['fps']:.1f} fps; PASS {s.passed} FAIL {s.failed} FAULT {s.faults}; capture {health.state}"
             f"; spool {body['spool']['depth']}; broker {'up' if body['mqtt']['connected'] else 'down'}"
         )
 
     def stats_body(self, health: CaptureHealth, now: float) -> dict[str, Any]:
         """The body of one stats message (contract v2, docs/mqtt-contract.md)."""
-        d, s = self.daemon, self.daemon.summary
+        d, s = self.state, self.state.summary
         since, frames_then = self._stats_from
         cap = self.capture.stats()
         sender = self.sinks.sender.stats() if self.sinks.sender is not None else None

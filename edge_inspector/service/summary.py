@@ -10,8 +10,9 @@ from .stats import LatencyStats
 
 if TYPE_CHECKING:
     from ..capture import CaptureThread
-    from .daemon import Daemon
     from .sinks import Sinks
+    from .stages import StageTimes
+    from .stats import LatencyRecorder
 
 
 @dataclass
@@ -61,16 +62,17 @@ class RunSummary:
         else:
             self.dropped += 1
 
-    def finish(self, seconds: float, daemon: Daemon, capture: CaptureThread, sinks: Sinks) -> RunSummary:
-        """Fill in what is only known at the end; returns self."""
+    def finish(self, seconds: float, latency: LatencyRecorder, inference: LatencyRecorder, stages: StageTimes,
+               capture: CaptureThread, sinks: Sinks) -> RunSummary:
+        """Fill in what is only known at the end (from the run's recorders, capture and sinks); returns self."""
         self.seconds = seconds
-        self.latency = daemon.latency.total()
-        self.inference = daemon.inference.total()
+        self.latency = latency.total()
+        self.inference = inference.total()
         self.mqtt = dict(sinks.sender.stats().__dict__) if sinks.sender is not None else {}
         self.sink_errors = sinks.total_errors
         self.sink_errors_by = {k: v for k, v in sinks.errors.items() if v}
         self.sink_drops = {k: v for k, v in sinks.dropped.items() if v}
-        self.stages = daemon.stages.totals()
+        self.stages = stages.totals()
         self.capture_error = repr(capture.error) if capture.error else None
         self.capture_state = capture.health().state
         return self

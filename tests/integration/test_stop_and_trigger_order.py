@@ -165,8 +165,8 @@ def test_a_trigger_timeout_waits_for_the_lower_seq_still_being_built(
         plc.publish("ei-rel/order/trigger", json.dumps({"part_id": "P-77"}), qos=1).wait_for_publish(10.0)
         assert wait_for(lambda: daemon.triggers is not None and daemon.triggers.timed_out == 1, 30.0)
         for _ in range(3):  # a few turns of the inspection loop: time to publish whatever it would publish
-            turned = daemon.loop_turned
-            assert wait_for(lambda t=turned: daemon.loop_turned != t, 10.0)  # type: ignore[misc]
+            turned = daemon.state.loop_turned
+            assert wait_for(lambda t=turned: daemon.state.loop_turned != t, 10.0)  # type: ignore[misc]
         source.held.gate.set()
         thread.join(60.0)
         assert not thread.is_alive()

@@ -84,3 +84,21 @@ def test_the_circles_and_upward_imports_issue_20_closed_stay_closed(graph: Modul
     assert not {src for src, _ in upward} & {"edge_inspector.errors", "edge_inspector.training.part_region"}
     errors_edges = [e for e in edges if e.src == "edge_inspector.errors"]
     assert errors_edges == []  # the lowest floor imports nothing of ours
+
+
+def test_the_service_helpers_do_not_reach_back_to_the_daemon(graph: ModuleType) -> None:
+    """Monitor, metrics, summary and control read the run state (service/run_state.py), never the Daemon:
+    not even a type-only import of service.daemon closes a loop through them."""
+    edges = graph.collect_edges(graph.all_modules())
+    into_daemon = {e.src for e in edges if e.dst == "edge_inspector.service.daemon"}
+    helpers = {f"edge_inspector.service.{m}" for m in ("monitor", "metrics", "summary", "control", "run_state",
+                                                        "inspection_step")}
+    assert not into_daemon & helpers, sorted(into_daemon & helpers)
+
+
+def test_the_real_package_has_no_circle_and_no_upward_import() -> None:
+    """The command anyone can rerun (issue 20): `python scripts/import_graph.py` exits 0 on edge_inspector/."""
+    out = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    assert "circles (modules that import each other, directly or round a loop): 0" in out.stdout
+    assert "upward imports (a lower floor importing a higher one): 0" in out.stdout
