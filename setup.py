@@ -30,7 +30,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["edge_inspector", "edge_inspector.*"]),
-    package_data={"edge_inspector.dashboard": ["static/*"]},
+    package_data={"edge_inspector.dashboard": ["static/*", "templates/*"]},
     install_requires=RUNTIME,
     extras_require={
         # The torch backend scores with the PyTorch model; training always needs it.

@@ -1,4 +1,5 @@
-"""The dashboard's Flask app: four plain pages and the JSON API of docs/dashboard.md (docs/dashboard-openapi.json).
+"""The dashboard's Flask app: four pages (templates/, each extending base.html) and the JSON API of
+docs/dashboard.md (docs/dashboard-openapi.json).
 
 Everything goes through the daemon's DaemonControl; settings change only through its command processor,
 the same way as the MQTT command topic, and nothing a reader asks for runs on the inspection thread (an
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hmac
 from pathlib import Path
 
-from flask import Flask, Response, jsonify, request, send_from_directory
+from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..config import DashboardConfig
@@ -25,6 +26,7 @@ from .reads import add_reads
 from .writes import add_writes
 
 STATIC = Path(__file__).with_name("static")
+TEMPLATES = Path(__file__).with_name("templates")  # Jinja, autoescaped (.html): one base, one page each
 OPENAPI = STATIC / "openapi.json"  # the one OpenAPI document: served, and copied to docs/dashboard-openapi.json
 PAGES = {"/": "index.html", "/rejects": "rejects.html", "/threshold": "threshold.html", "/inspect": "inspect.html"}
 COST = {"/api/history": 5, "/api/what-if": 5, "/api/verdicts.csv": 10, "/api/inspect": 10}  # rate-limit tokens
@@ -44,7 +46,7 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> R
 def create_app(control: DaemonControl, token: str, cfg: DashboardConfig | None = None) -> Flask:
     """The WSGI app for one running daemon (cfg: the dashboard section; defaults when None)."""
     cfg = cfg or DashboardConfig()
-    app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static")
+    app = Flask(__name__, static_folder=str(STATIC), static_url_path="/static", template_folder=str(TEMPLATES))
     max_upload_bytes = int(cfg.max_upload_mb * 1024 * 1024)
     app.config["MAX_CONTENT_LENGTH"] = max_upload_bytes
     expected = f"Bearer {token}".encode()
@@ -96,7 +98,7 @@ def create_app(control: DaemonControl, token: str, cfg: DashboardConfig | None =
         return error(500, f"{request.method} {request.path[:200]}: internal error ({type(exc).__name__}); see the log")
 
     for route, page in PAGES.items():
-        app.add_url_rule(route, page, lambda page=page: send_from_directory(STATIC, page))
+        app.add_url_rule(route, page, lambda page=page: render_template(page))
 
     @app.get("/api/openapi.json")
     def openapi() -> Response:

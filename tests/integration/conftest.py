@@ -1,12 +1,15 @@
-"""A real model for the integration tests: trained once per session from scratch on synthetic parts."""
+"""Shared integration fixtures: a real model trained once per session from scratch on synthetic parts, and a
+small real tmpfs to fill (the full-disk tests of the sender and the daemon)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers.ci import skip_unless_ci
 
 CATEGORY = "brushed_metal"
 SIZE = 64
@@ -35,3 +38,21 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
                       lr=5e-4, patience=200, seed=0, precision="fp32")
     result = train(data.root, root / "model", cfg, progress=False)
     yield result.model_dir, CATEGORY, SIZE
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 512 KiB tmpfs (CI runs as root, and root ignores permission bits, so a full disk is the real test).
+
+    Where no tmpfs can be mounted (not root), the test is skipped, except in CI where that is a failure.
+    """
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        skip_unless_ci(f"cannot mount a tmpfs here ({res.stderr.strip()}): the full-disk tests need root")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)

@@ -6,18 +6,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 from contract_schemas import validate_message
-from helpers.ci import skip_unless_ci
 from helpers.daemon_process import DaemonProcess, audit_lines, wait_for, write_config
 from helpers.mjpeg_server import MjpegServer
 
@@ -28,21 +25,6 @@ from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 512 KiB tmpfs (CI runs as root, and root ignores permission bits, so a full disk is the real test)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        skip_unless_ci(f"cannot mount a tmpfs here ({res.stderr.strip()}); the blocked-path test covers the rest")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(disk: Path, leave: int) -> None:

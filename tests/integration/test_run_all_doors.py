@@ -14,78 +14,32 @@ the log, the retained status or /api/state.
 from __future__ import annotations
 
 import json
-import secrets
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 from helpers.daemon_process import DaemonProcess, verdicts, wait_for, write_config
+from helpers.doors import Publisher, calibrated_line, check_log, open_doors, token_file
+from helpers.doors import http_get as get
 from helpers.mjpeg_server import MjpegServer, free_port
-from helpers.profile import FIXED, calibrate
-from paho.mqtt.enums import CallbackAPIVersion
-
-from edge_inspector.redact import MAX_MESSAGE
-from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration
-LOG_PREFIX = 200  # timestamp, level and logger name in front of a capped message
 BIG = 200_000
-
-
-def get(url: str, token: str | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as res:
-            return res.status, res.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.read()
-    except OSError:
-        return 0, b""
-
-
-def token_file(tmp_path: Path) -> tuple[Path, str]:
-    token = secrets.token_hex(16)
-    path = tmp_path / "dashboard.token"
-    path.write_text(token + "\n")
-    path.chmod(0o600)
-    return path, token
-
-
-def check_log(text: str) -> None:
-    """What systemd's journal would get: no traceback, no logging error, no line past the cap."""
-    assert "Traceback" not in text and "--- Logging error ---" not in text, text[-4000:]
-    longest = max((len(line) for line in text.splitlines()), default=0)
-    assert longest <= MAX_MESSAGE + LOG_PREFIX, f"a log line of {longest} characters"
-
-
-def plc_client(broker: Any) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ei-doors-plc-{secrets.token_hex(3)}")
-    client.connect(broker.host, broker.port)
-    client.loop_start()
-    return client
 
 
 def test_run_with_every_door_starts_survives_oversized_messages_and_stops_cleanly(
         tmp_path: Path, trained_model: Any, mosquitto_broker: Any, mqtt_subscriber: Any) -> None:
-    model_dir, category, size = trained_model
-    profile = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
-    video = tmp_path / "line.avi"
-    render_line_video(video, category, n_frames=8, defect_rate=0.5, size=size, seed=5)
+    line = calibrated_line(tmp_path, trained_model, n_frames=8)
     tokens, token = token_file(tmp_path)
     web, metrics = free_port(), free_port()
     config = write_config(
-        tmp_path / "config.yaml", model_dir=model_dir, broker=mosquitto_broker, station="doors",
-        source={"kind": "video", "path": str(video), "loop": True, "pacing": "realtime", "fps": 8.0},
-        inspection={"profile": str(profile)}, mqtt={"commands": True},
-        trigger={"mode": "mqtt", "window_ms": 10_000},  # long: a busy machine must not turn parts into FAULTs
-        dashboard={"enabled": True, "port": web, "token_file": str(tokens)},
-        metrics={"enabled": True, "port": metrics})
+        tmp_path / "config.yaml", model_dir=line.model_dir, broker=mosquitto_broker, station="doors",
+        source={"kind": "video", "path": str(line.video), "loop": True, "pacing": "realtime", "fps": 8.0},
+        # a long trigger window: a busy machine must not turn parts into FAULTs
+        **open_doors(line.profile, window_ms=10_000, web=web, tokens=tokens, metrics=metrics))
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/doors/#")
     daemon = DaemonProcess(config).start()
-    plc = plc_client(mosquitto_broker)
+    plc = Publisher(mosquitto_broker, "doors-plc")
     try:
         up = wait_for(lambda: not daemon.alive() or get(f"http://127.0.0.1:{web}/api/state", token)[0] == 200, 120)
         assert up and daemon.alive(), daemon.output()[-3000:]
@@ -98,7 +52,7 @@ def test_run_with_every_door_starts_survives_oversized_messages_and_stops_cleanl
         assert f"dashboard on http://127.0.0.1:{web}/" in daemon.output()
 
         def publish(topic: str, data: dict[str, Any]) -> None:
-            plc.publish(f"ei-rel/doors/{topic}", json.dumps(data), qos=1).wait_for_publish(10)
+            plc.send(f"ei-rel/doors/{topic}", data)
 
         # oversized values on both MQTT doors; each is refused or applied, none may stall the daemon
         publish("command", {"id": "I" * BIG, "action": "no-such-action"})
@@ -129,8 +83,7 @@ def test_run_with_every_door_starts_survives_oversized_messages_and_stops_cleanl
         assert daemon.alive()
         code, _ = daemon.terminate(timeout=60)
     finally:
-        plc.disconnect()
-        plc.loop_stop()
+        plc.close()
         daemon.stop()
     output = daemon.output()
     assert code == 0, output[-3000:]
@@ -141,7 +94,7 @@ def test_a_stream_password_with_at_signs_never_leaves_the_process(
         tmp_path: Path, trained_model: Any, mosquitto_broker: Any, mqtt_subscriber: Any) -> None:
     """The password holds '@' and ':' (FFmpeg splits at the last '@'); the camera then goes quiet, so the
     reconnect details (which quote the URL) reach the retained status and /api/state."""
-    model_dir, category, size = trained_model
+    model_dir, _, size = trained_model
     password = "p@ss:w0rd"
     tokens, token = token_file(tmp_path)
     web = free_port()
