@@ -295,27 +295,31 @@ class VerdictSender(threading.Thread):
         with self._cond:
             return not self._outstanding and not self._memory and self.spool.depth == 0
 
-    def _save_memory(self) -> tuple[int, list[int]]:
+    def _save_memory(self) -> tuple[int, list[int], list[int]]:
         """At stop: write the undelivered memory entries to the spool (it may take writes again); returns
-        (how many were written, the seqs of those that could not be and are lost). The sender thread is done."""
+        (how many were written, the seqs never sent that are lost, the seqs sent but never acknowledged that
+        are not kept: the broker may or may not have them). The sender thread is done."""
         with self._cond:
-            entries = [self._held[i] for i in sorted(self._held, reverse=True)] + list(self._memory)
+            held = [self._held[i] for i in sorted(self._held, reverse=True)]
+            entries = held + list(self._memory)
             self._held.clear()
             self._memory.clear()
-        saved, lost = 0, list[int]()
+        sent = {id(e) for e in held}
+        saved, lost, unacked = 0, list[int](), list[int]()
+        refused = False
         for entry in entries:
-            if lost:  # the spool refused one: it is not taking writes; do not try every other one
-                lost.append(entry.seq)
-                continue
-            try:
-                self.spool.append(entry.run_id, entry.seq, entry.payload, entry.reject)
-                saved += 1
-            except Exception as exc:  # noqa: BLE001 - counted and logged by the caller
-                log.error("spool %s still cannot be written at stop (%s)", self.spool.path, exc)
-                lost.append(entry.seq)
+            if not refused:  # once the spool refuses one it is not taking writes: do not try every other one
+                try:
+                    self.spool.append(entry.run_id, entry.seq, entry.payload, entry.reject)
+                    saved += 1
+                    continue
+                except Exception as exc:  # noqa: BLE001 - counted and logged by the caller
+                    log.error("spool %s still cannot be written at stop (%s)", self.spool.path, exc)
+                    refused = True
+            (unacked if id(entry) in sent else lost).append(entry.seq)
         with self._cond:
-            self._memory_dropped += len(lost)
-        return saved, lost
+            self._memory_dropped += len(lost) + len(unacked)  # not known to be delivered: counted as dropped
+        return saved, lost, unacked
 
     def publish_extra(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
         """Telemetry (stats) that is not spooled: sent when connected, skipped otherwise."""
@@ -339,7 +343,7 @@ class VerdictSender(threading.Thread):
             acks = list(self._acks)  # PUBACKs that came after the sender's last turn
             self._acks.clear()
         self._settle(acks)
-        saved, lost = self._save_memory()
+        saved, lost, unacked = self._save_memory()
         left = self.stats()
         if left.write_errors:
             log.warning("%d spool writes failed during this run (%d verdicts lost from memory in all)",
@@ -350,6 +354,11 @@ class VerdictSender(threading.Thread):
             log.error("stopped with %d undelivered verdicts held only in memory: the spool %s could not be "
                       "written, so they are LOST (seq %s); the audit log still has them", len(lost),
                       self.spool.path, _seq_ranges(lost))
+        if unacked:
+            log.error("stopped with %d verdicts held only in memory that were sent but never acknowledged: the "
+                      "spool %s could not be written, so they are not kept and the broker may or may not have "
+                      "them (seq %s); the audit log still has them", len(unacked), self.spool.path,
+                      _seq_ranges(unacked))
         if self.spool.depth:
             log.warning("stopped with %d undelivered verdicts kept in the spool %s for the next run",
                         self.spool.depth, self.spool.path)

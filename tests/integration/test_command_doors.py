@@ -7,43 +7,22 @@ SIGTERM afterwards."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from helpers.daemon_process import DaemonProcess, verdicts, wait_for, write_config
-from helpers.profile import FIXED, calibrate
-from paho.mqtt.enums import CallbackAPIVersion
+from helpers.doors import Publisher, calibrated_line, open_doors
 
 from edge_inspector.config import MqttConfig
 from edge_inspector.publish.audit import read_audit_all
 from edge_inspector.publish.mqtt_client import MqttConnection
-from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration
 MB = 1024 * 1024
-
-
-class Publisher:
-    """A technician's (or an attacker's) plain paho client."""
-
-    def __init__(self, broker: Any, name: str) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ei-test-{name}-{time.monotonic_ns()}")
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def send(self, topic: str, payload: Any, retain: bool = False) -> None:
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.client.publish(topic, data, qos=1, retain=retain).wait_for_publish(10)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def test_the_connection_drops_oversized_and_retained_messages_unread(mosquitto_broker: Any) -> None:
@@ -80,18 +59,17 @@ def responses(sub: Any, rid: str) -> list[dict[str, Any]]:
 
 def test_the_daemon_survives_retained_repeated_oversized_and_absurd_commands(
         tmp_path: Path, trained_model: Any, mosquitto_broker: Any, mqtt_subscriber: Any) -> None:
-    model_dir, category, size = trained_model
-    profile = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
-    video = tmp_path / "line.avi"
-    render_line_video(video, category, n_frames=16, defect_rate=0.5, size=size, seed=5)
+    line = calibrated_line(tmp_path, trained_model, n_frames=16)
+    profile = line.profile
     station = f"doors{time.monotonic_ns() % 10**6}"
     base = f"ei-rel/{station}"
-    config = write_config(tmp_path / "config.yaml", model_dir=model_dir, broker=mosquitto_broker, station=station,
+    config = write_config(tmp_path / "config.yaml", model_dir=line.model_dir, broker=mosquitto_broker,
+                          station=station,
                           # fastest: the source waits for the scorer, so a FAULT here is a part the daemon
                           # failed to judge (a stall shows as verdicts that stop), never a busy test machine
-                          source={"kind": "video", "path": str(video), "loop": True, "pacing": "fastest"},
-                          inspection={"profile": str(profile)}, mqtt={"commands": True},
-                          trigger={"mode": "mqtt", "window_ms": 5000})
+                          source={"kind": "video", "path": str(line.video), "loop": True, "pacing": "fastest"},
+                          # a long trigger window: a busy machine must not turn the live part into a FAULT
+                          **open_doors(profile, window_ms=30_000))
     setting = {"action": "set", "author": "bo", "reason": "doors test"}
     pub = Publisher(mosquitto_broker, "tech")
     pub.send(f"{base}/command", {**setting, "id": "retained-1", "set": {"image_threshold": 0.9}}, retain=True)
@@ -137,7 +115,12 @@ def test_the_daemon_survives_retained_repeated_oversized_and_absurd_commands(
 
         run1 = [v for v in verdicts(sub) if v["run_id"] == run_id]
         assert sorted(v["seq"] for v in run1) == list(range(len(run1))), "a verdict was lost"
-        assert [v for v in run1 if v["verdict"] == "FAULT"] == [], "parts were not judged while payloads arrived"
+        # SIGTERM judges the frames still queued within half the grace or FAULTs them "daemon stopping": only
+        # those, on the last few frames (queue_size), are allowed
+        last = len(run1) - 1
+        faults = [v for v in run1 if v["verdict"] == "FAULT"]
+        assert all(v["seq"] > last - 5 and "daemon stopping" in v["reason"] for v in faults), \
+            ("parts were not judged while payloads arrived", [(v["seq"], v["reason"]) for v in faults][:5])
         assert any(v["part_id"] == "LIVE-PART" for v in run1)
         assert not any(v["part_id"] in ("RETAINED-PART", "P" * 60_000) for v in run1)
         assert {v["threshold"] for v in run1} >= {0.6123, 0.7, 1e308}

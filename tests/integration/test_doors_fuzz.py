@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import threading
 import time
 import urllib.error
@@ -20,16 +19,12 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
 import psutil
 import pytest
 from contract_schemas import validate_message
 from helpers.daemon_process import DaemonProcess, verdicts, wait_for, write_config
+from helpers.doors import Publisher, calibrated_line, check_log, open_doors, token_file
 from helpers.mjpeg_server import free_port
-from helpers.profile import FIXED, calibrate
-from paho.mqtt.enums import CallbackAPIVersion
-
-from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration
 SEED = 20261206
@@ -133,37 +128,33 @@ def http_request(rng: random.Random, base: str, token: str) -> int:
 
 def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
         tmp_path: Path, trained_model: Any, mosquitto_broker: Any, mqtt_subscriber: Any) -> None:
-    model_dir, category, size = trained_model
-    profile = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
-    video = tmp_path / "line.avi"
-    render_line_video(video, category, n_frames=8, defect_rate=0.5, size=size, seed=5)
-    token = secrets.token_hex(16)
-    tokens = tmp_path / "dashboard.token"
-    tokens.write_text(token)
-    tokens.chmod(0o600)
+    line = calibrated_line(tmp_path, trained_model, n_frames=8)
+    profile = line.profile
+    tokens, token = token_file(tmp_path)
     web = free_port()
     config = write_config(
-        tmp_path / "config.yaml", model_dir=model_dir, broker=mosquitto_broker, station="fuzz",
-        source={"kind": "video", "path": str(video), "loop": True, "pacing": "realtime", "fps": 4.0,
-                "queue_size": 8},
-        inspection={"profile": str(profile)}, mqtt={"commands": True},
-        trigger={"mode": "mqtt", "window_ms": 10_000},
-        dashboard={"enabled": True, "port": web, "token_file": str(tokens)})
+        tmp_path / "config.yaml", model_dir=line.model_dir, broker=mosquitto_broker, station="fuzz",
+        # The video replays at the scorer's pace (each frame waits for queue room, none is dropped): a busy
+        # machine then judges fewer parts, not FAULTs (issue 18 item 13: at 4 fps realtime, 2 cores under
+        # `stress-ng --cpu 1` gave 77 queue-full FAULTs fuzzed against 12 idle). A door that held the
+        # inspection thread shows as the rate check below instead.
+        source={"kind": "video", "path": str(line.video), "loop": True, "pacing": "fastest", "queue_size": 8},
+        **open_doors(profile, window_ms=10_000, web=web, tokens=tokens))
     sub = mqtt_subscriber(mosquitto_broker, "ei-rel/fuzz/#")
     daemon = DaemonProcess(config).start()
     base = f"http://127.0.0.1:{web}"
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ei-fuzz-{secrets.token_hex(3)}")
-    client.connect(mosquitto_broker.host, mosquitto_broker.port)
-    client.loop_start()
+    fuzzer = Publisher(mosquitto_broker, "fuzz")
+    client = fuzzer.client
     rng = random.Random(SEED)
     try:
         assert wait_for(lambda: not daemon.alive() or http_request(random.Random(0), base, token) != 0, 120)
         assert wait_for(lambda: len(verdicts(sub)) >= 8, 120), daemon.output()[-3000:]
         process = psutil.Process(daemon.pid)
         # idle phase: the baseline, as many verdicts as the fuzz phase will take at least
-        idle_from = len(verdicts(sub))
+        idle_from, idle_t0 = len(verdicts(sub)), time.monotonic()
         assert wait_for(lambda: len(verdicts(sub)) >= idle_from + 24, 120)
         idle = verdicts(sub)[idle_from:]
+        idle_rate = len(idle) / (time.monotonic() - idle_t0)
         rss_before = process.memory_info().rss
 
         statuses: list[int] = []
@@ -174,7 +165,7 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
                 statuses.append(http_request(local, base, token))
 
         browser = threading.Thread(target=browse, name="fuzz-browser")
-        fuzz_from = len(verdicts(sub))
+        fuzz_from, fuzz_t0 = len(verdicts(sub)), time.monotonic()
         browser.start()
         for n in range(MESSAGES_PER_TOPIC):
             client.publish("ei-rel/fuzz/command", command_payload(rng, n), qos=rng.choice([0, 1]),
@@ -185,6 +176,7 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
                 time.sleep(0.2)  # let the broker's queue for the daemon drain a little
         browser.join(timeout=600)
         assert not browser.is_alive(), "the dashboard stopped answering"
+        fuzz_rate = (len(verdicts(sub)) - fuzz_from) / (time.monotonic() - fuzz_t0)
         # the line went on through it: at least as many parts again after the last message
         settled = len(verdicts(sub))
         assert wait_for(lambda: len(verdicts(sub)) >= settled + 12, 120), daemon.output()[-3000:]
@@ -195,12 +187,11 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
     finally:
         client.publish("ei-rel/fuzz/command", b"", qos=1, retain=True)  # clear any retained fuzz
         client.publish("ei-rel/fuzz/trigger", b"", qos=1, retain=True)
-        client.disconnect()
-        client.loop_stop()
+        fuzzer.close()
         daemon.stop()
     output = daemon.output()
     assert code == 0, output[-3000:]
-    assert "Traceback" not in output and "--- Logging error ---" not in output, output[-4000:]
+    check_log(output, capped=False)
     assert 0 not in statuses and 500 not in statuses, sorted(set(statuses))
     for topic, payload in list(sub.messages):
         if topic.endswith(("/verdict", "/status", "/command/response")):
@@ -209,9 +200,14 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
     assert [v["seq"] for v in every] == list(range(len(every))), "one verdict per frame, in order"
     idle_faults = sum(v["verdict"] == "FAULT" for v in idle)
     fuzz_faults = sum(v["verdict"] == "FAULT" for v in fuzzed)
-    assert fuzz_faults <= idle_faults, [v["reason"] for v in fuzzed if v["verdict"] == "FAULT"][:5]
+    assert idle_faults == fuzz_faults == 0, [v["reason"] for v in idle + fuzzed if v["verdict"] == "FAULT"][:5]
+    # The fuzzer and the daemon's own door threads take CPU from the scorer, so the fuzzed rate is lower;
+    # a fifth of the idle rate leaves room for that on 2 busy cores, while a door that ran on the inspection
+    # thread (history parsing, 300 kB messages decoded there) held it for seconds per request.
+    assert fuzz_rate * 5 >= idle_rate, f"{fuzz_rate:.2f} parts/s fuzzed against {idle_rate:.2f} idle"
     growth_mb = (rss_after - rss_before) / 2**20
-    print(f"fuzz: {len(idle)} idle / {len(fuzzed)} fuzzed verdicts, FAULT {idle_faults} / {fuzz_faults}, "
+    print(f"fuzz: {len(idle)} idle / {len(fuzzed)} fuzzed verdicts ({idle_rate:.2f} / {fuzz_rate:.2f} parts/s), "
+          f"FAULT {idle_faults} / {fuzz_faults}, "
           f"RSS {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MB, HTTP {sorted(set(statuses))}")
     assert growth_mb < 150, f"memory grew {growth_mb:.0f} MB under the fuzz"
     # no change that is not audited: every revision on disk after the first has one ok command line

@@ -12,14 +12,11 @@ import logging
 import re
 import shutil
 import sqlite3
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.ci import skip_unless_ci
 
 from edge_inspector.config.models import MqttConfig
 from edge_inspector.publish import Spool, VerdictSender, encode, verdict_payload
@@ -35,20 +32,6 @@ def verdict(seq: int, station: str = "full", run_id: str = "run-full") -> bytes:
         seq=seq, source_index=seq, name=f"frame_{seq:06d}_" + "n" * 400, captured_at=1.0e9, decided_at=1.0e9,
         verdict=Verdict.PASS, score=0.25, threshold=0.5, reason="r" * 500, latency_ms=20.0, model_id="test-model",
     ), station, run_id))
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mount)],
-                         capture_output=True, text=True)
-    if res.returncode != 0:
-        skip_unless_ci(f"cannot mount a tmpfs here ({res.stderr.strip()})")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_full_spool_disk_logs_once_a_minute_and_keeps_every_count(
@@ -201,8 +184,15 @@ def test_run_stopped_with_the_broker_down_and_the_spool_disk_full_accounts_for_e
     assert m, "the log names the verdicts lost at stop:\n" + log[-3000:]
     lost = _expand(m.group(2))
     assert int(m.group(1)) == len(lost) > 0
-    assert not lost & (received | spooled), "a verdict called lost was delivered or kept"
-    assert audited == received | spooled | lost, "every verdict is delivered, kept in the spool, or named as lost"
+    # Sent before the broker went away but never acknowledged: the subscriber may have them (once seen
+    # under load: seq 4 arrived, its PUBACK did not), and they are named apart from the verdicts never sent.
+    u = re.search(r"stopped with (\d+) verdicts held only in memory that were sent but never acknowledged: "
+                  r".* \(seq ([0-9, -]+)\)", log)
+    unacked = _expand(u.group(2)) if u else set()
+    assert not unacked & lost and not unacked & spooled
+    assert not lost & (received | spooled), "a verdict never sent was delivered or kept"
+    assert audited == received | spooled | lost | unacked, \
+        "every verdict is delivered, kept in the spool, or named as lost or unacknowledged"
     assert f"stopped with {len(lost)} undelivered verdicts kept in the spool" not in log
     stats = [p for t, p in sub.messages if t.endswith("/stats") and p["spool"]["write_errors"] > 0]
     assert all("memory_dropped" in p["spool"] and "memory_depth" in p["spool"] for p in stats), stats[-1]
