@@ -37,28 +37,29 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 # Where STYLE.md is silent (our choice, and why):
 # - synth (synthetic parts and line videos) imports nothing of ours and feeds the demo, tests, training and the
 #   backends' precision check (synthetic parts with and without defects): the floor just above the root.
-# - redact, progress, machine join the root floor: log redaction, a progress bar and the machine
-#   description serve stages, tools and the CLI alike and import nothing of ours.
+# - redact lives in config/ (it masks the secrets config reads; config is the lowest floor that logs
+#   outside values); progress and machine live in evaluation/ (long jobs and reproducible reports; the
+#   lowest floor that draws a progress bar or records a machine is evaluation, used by training and export).
 # - model and backends sit below config: issue 20 asks that backend names come from the backends' registry
 #   alone, so config/models.py reads them there, and it builds the model's TileSpec; neither model nor
 #   backends reads the config (a backend gets a model directory and options). model is below backends
 #   (a backend runs a model and reads its metadata).
 # - capture and postprocess share the stage floor above config: capture reads its SourceConfig.
-#   publish sits above them (annotate.py draws an Inspection for the evidence sink, so it joins publish).
+#   publish sits above them (publish/annotate.py draws an Inspection for the evidence sink).
 # - the offline tools sit above the stages and below service/ (the daemon reads calibration profiles),
 #   in the order their data flows: evaluation (pure metrics and plots, used by
 #   training and calibration) < training < export (an exported model's int8 calibration reads training
 #   data) < calibration (a profile names the exported model it was made for).
 # - bench/ (measures the daemon and the dashboard end to end) and install/ (the install-service steps)
-#   serve only their CLI verbs: the floor just below cli. demo.py is a verb's body: the cli floor.
+#   serve only their CLI verbs: the floor just below cli. The demo's stages are its verb's body (cli/demo_run.py).
 FLOORS: list[tuple[str, list[str]]] = [
-    ("root", ["", "types", "errors", "redact", "progress", "machine"]),
+    ("root", ["", "types", "errors"]),
     ("synth", ["synth"]),
     ("model", ["model"]),
     ("backends", ["backends"]),
     ("config", ["config"]),
     ("stages", ["capture", "postprocess"]),
-    ("publish", ["publish", "broker", "mqtt_auth", "annotate", "watch"]),
+    ("publish", ["publish"]),
     ("evaluation", ["evaluation"]),
     ("training", ["training"]),
     ("export", ["export"]),
@@ -66,7 +67,7 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("service", ["service"]),
     ("dashboard", ["dashboard"]),
     ("bench/install", ["bench", "install"]),
-    ("cli", ["cli", "demo"]),
+    ("cli", ["cli"]),
 ]
 
 

@@ -18,7 +18,7 @@ from contract_schemas import daemon_output_schema, validate_message
 from helpers.ci import skip_unless_ci  # noqa: F401 - re-exported for tests that import it from here
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_inspector.broker import BrokerUnavailable, LocalBroker, find_mosquitto
+from edge_inspector.publish.broker import BrokerUnavailable, LocalBroker, find_mosquitto
 
 _ids = itertools.count()
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..backends import Backend
-from ..broker import LocalBroker, find_mosquitto
-from ..progress import ProgressBar
+from ..evaluation.progress import ProgressBar
+from ..publish.broker import LocalBroker, find_mosquitto
 from ..service.stats import LatencyStats
 
 TOPIC_PREFIX = "ei-bench"
@@ -38,8 +38,8 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
     that many clients request every read route as fast as it answers; with `flood_bytes`, messages of that
     size arrive on the command and trigger topics twice a second (bench/doors_load.py)."""
     from ..capture import MemorySource
+    from ..publish.watch import VerdictSubscriber
     from ..service.daemon import Daemon
-    from ..watch import VerdictSubscriber
     from .doors_load import DoorsLoad, DoorsLoadProcess
 
     cfg = _config(broker, workdir, fps, dashboard or hammer > 0, doors=flood_bytes > 0)

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from ..backends import Backend
-from ..machine import describe_machine, machine_line
-from ..progress import ProgressBar
+from ..evaluation.machine import describe_machine, machine_line
+from ..evaluation.progress import ProgressBar
 from ..service.stats import LatencyStats
 
 

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..machine import describe_machine, machine_line
-from ..progress import ProgressBar
+from ..evaluation.machine import describe_machine, machine_line
+from ..evaluation.progress import ProgressBar
 from ..publish import Spool, encode, verdict_payload
 from ..service.stats import LatencyStats
 from ..types import Box, Inspection, Verdict

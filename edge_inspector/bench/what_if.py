@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ..config import InspectionConfig
-from ..machine import describe_machine, machine_line
+from ..evaluation.machine import describe_machine, machine_line
 from ..service.live_view import LiveView
 from ..service.profile_settings import InspectionSettings
 from ..service.stats import LatencyStats

@@ -20,10 +20,10 @@ import numpy as np
 from ..backends import BackendOptions, create_backend
 from ..config.models import InspectionConfig
 from ..evaluation import policies
+from ..evaluation.progress import ProgressBar
 from ..model.part_mask import part_scores
 from ..model.tiling import TileSpec
 from ..postprocess import inspection_mask, regions
-from ..progress import ProgressBar
 from ..training.data import image_files, read_bgr
 from .profile import Profile, model_fingerprint
 from .validate import CalibrationError

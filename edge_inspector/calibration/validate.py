@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..config.redact import cap
 from ..config.yaml_safe import VALUE_CHARS, label, one_line
 from ..errors import UserError
-from ..redact import cap
 
 
 class CalibrationError(UserError, ValueError):

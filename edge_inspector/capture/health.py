@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..redact import cap_text, redact
+from ..config.redact import cap_text, redact
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..config import SourceConfig
-from ..redact import redact_url
+from ..config.redact import redact_url
 from .base import END, FrameSource, ReadResult, SourceError
 
 log = logging.getLogger(__name__)

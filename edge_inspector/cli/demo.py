@@ -1,4 +1,4 @@
-"""`edge-inspector demo`: the thin verb; the stages live in edge_inspector/demo.py."""
+"""`edge-inspector demo`: the thin verb; the stages live in cli/demo_run.py."""
 
 from __future__ import annotations
 
@@ -22,6 +22,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import run_demo
+    from .demo_run import run_demo
 
     return run_demo(args)

@@ -37,10 +37,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from ..backends import BackendOptions, create_backend
     from ..evaluation import evaluate_arrays, format_summary, write_report
+    from ..evaluation.machine import describe_machine
     from ..evaluation.plots import plot_roc, plot_score_histogram, plot_worst_cases
-    from ..machine import describe_machine
+    from ..evaluation.progress import ProgressBar
     from ..model.part_mask import part_at, part_scores
-    from ..progress import ProgressBar
     from ..training.data import load_mvtec_test
 
     spec = tiling_spec(args)

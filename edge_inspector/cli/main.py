@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; known user errors print one line and exit 2."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .. import redact
+    from ..config import redact
     from ..errors import USER_ERRORS
 
     redact.install()  # no password or URL credential reaches a log line

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from ..progress import ProgressBar
+    from ..evaluation.progress import ProgressBar
     from ..synth import generate_dataset, render_line_video
 
     bar = ProgressBar("synth")

@@ -20,7 +20,7 @@ CHANGES = ("set", "what-if")  # actions that take --image/--pixel/--min-area/--m
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from ..mqtt_auth import add_client_args
+    from .mqtt_args import add_client_args
 
     p = sub.add_parser("threshold", help="show or change a running station's thresholds over MQTT",
                        description="Send one command to a daemon started with mqtt.commands: true and print "
@@ -92,7 +92,7 @@ def send(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any] | 
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from ..mqtt_auth import apply_client_args
+    from .mqtt_args import apply_client_args
 
     base = f"{args.prefix}/{args.station}"
     got: dict[str, Any] = {}

@@ -9,7 +9,7 @@ import time
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("watch", help="print verdicts from a broker as the PLC sees them",
                        description="Subscribe to the verdict topic and print one line per verdict.")
-    from ..mqtt_auth import add_client_args
+    from .mqtt_args import add_client_args
 
     add_client_args(p)
     p.add_argument("--topic", default="edge-inspector/+/verdict")
@@ -17,8 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from ..mqtt_auth import apply_client_args
-    from ..watch import VerdictSubscriber, format_verdict
+    from ..publish.watch import VerdictSubscriber, format_verdict
+    from .mqtt_args import apply_client_args
 
     sub = VerdictSubscriber(args.host, args.port, args.topic, setup=lambda c: apply_client_args(c, args),
                             on_message=lambda _t, p: print(format_verdict(p), flush=True)).start()

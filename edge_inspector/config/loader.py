@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from ..errors import UserError
-from ..redact import cap
 from .models import Config
+from .redact import cap
 from .secrets import SecretError, load_secrets
 from .yaml_safe import VALUE_CHARS, YamlFileError, one_line, read_yaml
 

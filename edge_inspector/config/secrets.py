@@ -20,10 +20,10 @@ import os
 import stat
 from pathlib import Path
 
-from .. import redact
 from ..errors import UserError
-from ..redact import cap_text
+from . import redact
 from .models import Config
+from .redact import cap_text
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ..errors import UserError
-from ..redact import cap
+from .redact import cap
 
 MAX_BYTES = 1024 * 1024  # a station config or a profile is a few KB; 1 MiB is generous
 MAX_DEPTH = 32  # levels of nested mappings/sequences

@@ -10,7 +10,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..annotate import HEATMAP_ALPHA, annotate, heatmap
+from ..publish.annotate import HEATMAP_ALPHA, annotate, heatmap
 from ..types import Box, Inspection, Verdict
 from .image_header import check_pixels
 

@@ -113,7 +113,7 @@ def export_onnx(model_dir: Path, out_dir: Path, *, dynamic_batch: bool = False, 
 
 def export_versions() -> dict[str, str | None]:
     """Versions of the packages that wrote (and checked) the export."""
-    from ..machine import _version
+    from ..evaluation.machine import _version
 
     return {f"export_{m}": _version(m) for m in ("torch", "onnx", "onnxruntime", "onnxscript")}
 

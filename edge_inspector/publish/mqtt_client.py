@@ -20,8 +20,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..config.models import MqttConfig
 from ..errors import UserError
-from ..mqtt_auth import apply_auth
 from .contract import OFFLINE, ONLINE, encode, status_payload, topics
+from .mqtt_auth import apply_auth
 
 log = logging.getLogger(__name__)
 DROP_WARN_S = 60.0  # one warning per kind of dropped message at most this often (a flood costs no log storm)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..redact import cap, cap_text
+from ..config.redact import cap, cap_text
 
 ACTIONS = ("show", "set", "history", "rollback", "what-if")
 CHANGES = ("set", "rollback")  # the actions that write a revision: their ids are remembered

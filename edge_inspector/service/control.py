@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..calibration.history_cache import MAX_LIMIT, READER
-from ..redact import redact
+from ..config.redact import redact
 from .between_frames import BetweenFrames
 from .commands import CommandProcessor
 from .live_view import LiveView

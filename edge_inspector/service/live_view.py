@@ -16,7 +16,7 @@ from typing import Any
 
 import cv2
 
-from ..annotate import annotate
+from ..publish.annotate import annotate
 from ..types import Inspection, Verdict
 
 TREND = 300  # scores kept for the trend plot

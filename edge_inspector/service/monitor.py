@@ -13,8 +13,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..capture import CaptureHealth, CaptureThread
+from ..config.redact import redact
 from ..publish.contract import iso_utc, stats_payload
-from ..redact import redact
 from ..types import Verdict
 from .stats import LatencyStats
 

@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 import cv2
 import numpy as np
 
-from ..annotate import annotate
 from ..config import Config
 from ..publish import AuditLog, EvidenceWriter, Spool, VerdictSender, encode, verdict_payload
+from ..publish.annotate import annotate
 from ..publish.contract import REJECT_VERDICTS
 from ..publish.retention import RetentionJanitor
 from ..types import Inspection, Verdict

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..redact import cap
+from ..config.redact import cap
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 1000  # triggers waiting for a frame; past it the oldest is expired (a camera that died)

@@ -20,6 +20,7 @@ from torch import nn
 
 from .. import __version__
 from ..evaluation.policies import DEFAULT_TARGET
+from ..evaluation.progress import TrainProgress
 from ..model.checkpoint import save_model, weights_digest
 from ..model.losses import focal_loss, ssim_map
 from ..model.metadata import ModelMetadata
@@ -27,7 +28,6 @@ from ..model.networks import build_model
 from ..model.part_mask import save_part_mask
 from ..model.preprocess import normalise
 from ..model.tiling import TileSpec
-from ..progress import TrainProgress
 from .augment import simulate_anomalies
 from .calibrate import calibrate, score_images
 from .crops import FixedBatches, RandomCrops

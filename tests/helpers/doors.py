@@ -15,7 +15,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_inspector.redact import MAX_MESSAGE
+from edge_inspector.config.redact import MAX_MESSAGE
 from edge_inspector.synth import render_line_video
 from helpers.profile import FIXED, calibrate
 

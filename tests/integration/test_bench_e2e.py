@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.ci import skip_unless_ci
 
-from edge_inspector.broker import find_mosquitto
+from edge_inspector.publish.broker import find_mosquitto
 
 pytestmark = pytest.mark.integration
 

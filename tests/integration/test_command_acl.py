@@ -31,8 +31,8 @@ from helpers.profile import FIXED, calibrate
 from helpers.tls_certs import Pair, issue, make_ca
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edge_inspector.broker import LocalBroker, find_mosquitto
 from edge_inspector.config import load_config
+from edge_inspector.publish.broker import LocalBroker, find_mosquitto
 from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import render_line_video
 

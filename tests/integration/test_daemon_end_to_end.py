@@ -22,9 +22,9 @@ from contract_schemas import validate_message
 
 from edge_inspector.config import load_config
 from edge_inspector.publish import read_audit
+from edge_inspector.publish.watch import VerdictSubscriber
 from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import load_truth, render_line_video
-from edge_inspector.watch import VerdictSubscriber
 
 pytestmark = pytest.mark.integration
 FRAMES = 60  # the end-to-end line video: enough defective parts (24) that recall is measured, not guessed

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from contract_schemas import validate_message
 
-from edge_inspector.broker import free_port
 from edge_inspector.config.models import MqttConfig
 from edge_inspector.publish import MqttConnectError, MqttConnection, Spool, VerdictSender, encode, verdict_payload
+from edge_inspector.publish.broker import free_port
 from edge_inspector.publish.contract import REJECT_VERDICTS
 from edge_inspector.types import Box, Inspection, Verdict
 

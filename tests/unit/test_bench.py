@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_inspector.annotate import annotate
 from edge_inspector.backends import Backend
 from edge_inspector.backends.null_backend import DEFECT_VALUE, THRESHOLD, NullBackend
 from edge_inspector.bench.model import bench_frames, parse_frame_size
@@ -17,6 +16,7 @@ from edge_inspector.capture import MemorySource
 from edge_inspector.config import InspectionConfig, MorphologyConfig
 from edge_inspector.model.preprocess import map_to_frame
 from edge_inspector.postprocess import find_boxes, postprocess, regions, threshold_mask
+from edge_inspector.publish.annotate import annotate
 from edge_inspector.service.stages import StageTimes
 from edge_inspector.types import Inspection, Verdict
 

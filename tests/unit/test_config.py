@@ -155,7 +155,7 @@ def test_the_mqtt_password_comes_from_its_file_or_systemd_credentials(tmp_path: 
 def test_secrets_and_url_credentials_never_reach_a_log_line(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from edge_inspector import redact
+    from edge_inspector.config import redact
 
     redact.register("hunter2-password")
     logger = logging.getLogger("edge_inspector.test_redact")

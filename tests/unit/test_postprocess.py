@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from edge_inspector.annotate import annotate
 from edge_inspector.config.models import InspectionConfig, MorphologyConfig
 from edge_inspector.postprocess import decide, find_boxes, postprocess, threshold_mask
+from edge_inspector.publish.annotate import annotate
 from edge_inspector.types import Box, Inspection, Verdict
 
 OFF = MorphologyConfig(open=0, close=0)

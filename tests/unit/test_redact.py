@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_inspector import redact
 from edge_inspector.capture.health import HealthTracker
 from edge_inspector.capture.sources import UrlSource
+from edge_inspector.config import redact
 from edge_inspector.service.monitor import capture_status
 
 TWO_MB = 2_000_000

@@ -204,7 +204,7 @@ def test_other_kinds_train_and_load(kind: str, tmp_path: Path) -> None:
 def test_progress_bar_reports_epoch_step_loss_and_eta() -> None:
     import io
 
-    from edge_inspector.progress import TrainProgress
+    from edge_inspector.evaluation.progress import TrainProgress
 
     stream = io.StringIO()
     bar = TrainProgress("train scratch", epochs=2, steps_per_epoch=3, stream=stream, log_interval=0.0)
@@ -220,7 +220,7 @@ def test_progress_eta_follows_the_wall_clock_budget(monkeypatch: pytest.MonkeyPa
     """A budgeted run (epochs 100000, --max-minutes) shows the budget's end, not thousands of hours."""
     import io
 
-    from edge_inspector import progress
+    from edge_inspector.evaluation import progress
 
     clock = [0.0]
     monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])

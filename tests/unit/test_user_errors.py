@@ -22,7 +22,7 @@ OLD_USER_ERRORS = [
     ("edge_inspector.publish", "MqttConnectError"),
     ("edge_inspector.publish", "SpoolError"),
     ("edge_inspector.model.metadata", "MetadataError"),
-    ("edge_inspector.broker", "BrokerUnavailable"),
+    ("edge_inspector.publish.broker", "BrokerUnavailable"),
     ("edge_inspector.export", "ExportError"),
     ("edge_inspector.calibration", "CalibrationError"),
     ("edge_inspector.dashboard", "DashboardError"),

@@ -57,7 +57,7 @@ class VerdictSubscriber:
     def start(self, timeout: float = 10.0) -> "VerdictSubscriber":
         """Connect and wait until the subscription is acknowledged; MqttConnectError (one line) when the broker
         cannot be reached or refuses the account."""
-        from .publish import MqttConnectError
+        from .mqtt_client import MqttConnectError
 
         try:
             self._client.connect(self.host, self.port, keepalive=30)

@@ -1,4 +1,4 @@
-"""`edge-inspector demo`: the whole product on a fresh machine, offline, in a few minutes.
+"""The demo's stages (`edge-inspector demo`; its parser is cli/demo.py): the whole product, offline, in minutes.
 
 synthetic parts -> train a compact ResNet-50 autoencoder on CPU -> calibrate on held-out good parts ->
 run the real daemon on a line video -> verdicts through a real Mosquitto broker to a PLC-like subscriber
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import yaml
 
-from .broker import LocalBroker
-from .config import load_config
-from .progress import ProgressBar
-from .service.daemon import Daemon, RunSummary
-from .synth import generate_dataset, load_truth, render_line_video
-from .watch import VerdictSubscriber, format_verdict
+from ..config import load_config
+from ..evaluation.progress import ProgressBar
+from ..publish.broker import LocalBroker
+from ..publish.watch import VerdictSubscriber, format_verdict
+from ..service.daemon import Daemon, RunSummary
+from ..synth import generate_dataset, load_truth, render_line_video
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     model_dir = work / "model"
     _step(2, f"training on {args.train_images} good parts (CPU, at most {args.max_minutes:g} min) -> {model_dir}")
-    from .training.api import train_demo_model
+    from ..training.api import train_demo_model
 
     result = train_demo_model(data.root, model_dir, size=args.size, max_minutes=args.max_minutes, seed=args.seed)
     print(result.summary())

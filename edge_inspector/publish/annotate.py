@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 
-from .types import Inspection, Verdict
+from ..types import Inspection, Verdict
 
 # BGR colours
 VERDICT_COLOURS = {Verdict.PASS: (40, 170, 40), Verdict.FAIL: (0, 0, 230), Verdict.FAULT: (0, 140, 255)}
