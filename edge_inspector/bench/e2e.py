@@ -38,7 +38,7 @@ def run_pipeline(backend: Backend, images: list[np.ndarray], broker: LocalBroker
     that many clients request every read route as fast as it answers; with `flood_bytes`, messages of that
     size arrive on the command and trigger topics twice a second (bench/doors_load.py)."""
     from ..capture import MemorySource
-    from ..publish.watch import VerdictSubscriber
+    from ..publish.verdict_subscriber import VerdictSubscriber
     from ..service.daemon import Daemon
     from .doors_load import DoorsLoad, DoorsLoadProcess
 

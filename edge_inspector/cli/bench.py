@@ -64,8 +64,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.spool:
         return _bench_spool(args)
     if args.what_if:
-        from ..bench.model import parse_frame_size
-        from ..bench.what_if import run_what_if_benchmark, what_if_summary_lines
+        from ..bench.model_bench import parse_frame_size
+        from ..bench.what_if_bench import run_what_if_benchmark, what_if_summary_lines
 
         width, height = parse_frame_size(args.frame_size or "1280x1024")
         replayed = run_what_if_benchmark(args.frames, width, height)
@@ -74,7 +74,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.model is None and args.backend != "null":
         print("edge-inspector bench: error: --model is required (or --backend null, or --spool)", file=sys.stderr)
         return 2
-    from ..bench.model import bench_frames, folder_frames, parse_frame_size, run_model_benchmark, summary_lines
+    from ..bench.model_bench import bench_frames, folder_frames, parse_frame_size, run_model_benchmark, summary_lines
 
     default_size = "1280x1024" if args.e2e else None
     size_text = args.frame_size or default_size
@@ -127,7 +127,7 @@ def _backend(args: argparse.Namespace) -> Any:
 
 
 def _bench_spool(args: argparse.Namespace) -> int:
-    from ..bench.spool import run_spool_benchmark, spool_summary_lines
+    from ..bench.spool_bench import run_spool_benchmark, spool_summary_lines
 
     for fsync in ("normal", "full"):
         result = run_spool_benchmark(args.spool_dir, fsync, verdicts=max(100, args.frames))

@@ -66,9 +66,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Run the calibration, save the profile revision and the report, print a summary."""
+    from ..calibration.calibration_report import write_report
+    from ..calibration.calibration_run import CalibrationRequest, run_calibration
     from ..calibration.profile import next_revision, profile_path, save_profile
-    from ..calibration.report import write_report
-    from ..calibration.run import CalibrationRequest, run_calibration
     from ..calibration.validate import CalibrationError
 
     if not args.reason.strip():
@@ -103,8 +103,8 @@ def _auto_mask(args: argparse.Namespace, path: Path) -> Path:
     """Write the automatic part mask beside the profile, named for the revision it belongs to."""
     import cv2
 
+    from ..calibration.calibration_run import good_images
     from ..calibration.profile import next_revision
-    from ..calibration.run import good_images
     from ..model.part_geometry import auto_ignore_mask
     from ..training.data import read_bgr
 

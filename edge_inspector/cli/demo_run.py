@@ -18,7 +18,7 @@ import yaml
 from ..config import load_config
 from ..evaluation.progress import ProgressBar
 from ..publish.broker import LocalBroker
-from ..publish.watch import VerdictSubscriber, format_verdict
+from ..publish.verdict_subscriber import VerdictSubscriber, format_verdict
 from ..service.daemon import Daemon, RunSummary
 from ..synth import generate_dataset, load_truth, render_line_video
 

@@ -32,7 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from ..backends import BackendOptions, create_backend
-    from ..evaluation.parity import compare_backends
+    from ..evaluation.backend_parity import compare_backends
     from ..evaluation.progress import ProgressBar
     from ..export.export_api import spread
     from ..training.data import image_files, read_bgr

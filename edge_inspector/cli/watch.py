@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from ..publish.watch import VerdictSubscriber, format_verdict
+    from ..publish.verdict_subscriber import VerdictSubscriber, format_verdict
     from .mqtt_args import apply_client_args
 
     sub = VerdictSubscriber(args.host, args.port, args.topic, setup=lambda c: apply_client_args(c, args),

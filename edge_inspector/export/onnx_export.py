@@ -21,8 +21,8 @@ from typing import Any
 from ..model.metadata import WEIGHTS_FILE, ModelMetadata
 from ..model.part_mask import copy_part_mask
 from . import ExportError
+from .checkpoint_parity import compare_with_torch, parity_frames
 from .onnx_checks import check_onnx
-from .parity import compare_with_torch, parity_frames
 
 log = logging.getLogger(__name__)
 

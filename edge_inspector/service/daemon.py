@@ -46,7 +46,7 @@ from .verdict_order import DropOrder
 from .what_if import InspectionMemory
 
 if TYPE_CHECKING:
-    from .metrics import Metrics
+    from .prometheus import Metrics
 
 __all__ = ["Daemon", "RunSummary", "StartFrontEnd", "new_run_id"]
 
@@ -96,7 +96,7 @@ class Daemon:
         self.fatal: str | None = None  # why the daemon gave up (the scorer fails on every frame); exit 1
         self.metrics: Metrics | None = None
         if cfg.metrics.enabled:
-            from .metrics import Metrics
+            from .prometheus import Metrics
 
             self.metrics = Metrics(self.state, cfg.metrics)
 

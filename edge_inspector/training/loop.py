@@ -29,9 +29,9 @@ from ..model.part_mask import save_part_mask
 from ..model.preprocess import normalise
 from ..model.tiling import TileSpec
 from .augment import simulate_anomalies
-from .calibrate import calibrate, score_images
 from .crops import FixedBatches, RandomCrops
 from .data import data_hash, good_image_files, is_grayscale, load_images, load_tiles, part_weights, split_train_val
+from .model_threshold import calibrate, score_images
 from .part_region import augment_with_part, scores_on_part, training_ignore_mask
 from .presets import training_dtype
 from .tiled_validation import score_stitched

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from edge_inspector.backends import BackendOptions, create_backend
-from edge_inspector.evaluation.parity import compare_backends
+from edge_inspector.evaluation.backend_parity import compare_backends
 from edge_inspector.synth import generate_dataset
 from edge_inspector.training.data import image_files, read_bgr
 

@@ -22,7 +22,7 @@ from contract_schemas import validate_message
 
 from edge_inspector.config import load_config
 from edge_inspector.publish import read_audit
-from edge_inspector.publish.watch import VerdictSubscriber
+from edge_inspector.publish.verdict_subscriber import VerdictSubscriber
 from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import load_truth, render_line_video
 

@@ -278,7 +278,7 @@ def test_bad_settings_give_one_line_errors(camera: FakeGvCamera, settings: dict[
 def test_daemon_judges_frames_from_the_camera(tmp_path: Path, camera: FakeGvCamera, trained_model,  # type: ignore[no-untyped-def]
                                               mosquitto_broker) -> None:
     from edge_inspector.config import load_config
-    from edge_inspector.publish.watch import VerdictSubscriber
+    from edge_inspector.publish.verdict_subscriber import VerdictSubscriber
     from edge_inspector.service.daemon import Daemon
 
     model_dir, _, _ = trained_model

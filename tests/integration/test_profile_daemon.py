@@ -15,7 +15,7 @@ from helpers.daemon_process import write_config
 from helpers.profile import calibrate
 
 from edge_inspector.config import load_config
-from edge_inspector.publish.watch import VerdictSubscriber
+from edge_inspector.publish.verdict_subscriber import VerdictSubscriber
 from edge_inspector.service.daemon import Daemon
 from edge_inspector.synth import render_line_video
 

@@ -21,7 +21,7 @@ from helpers.ci import skip_unless_ci
 from helpers.daemon_process import DaemonProcess, write_config
 
 from edge_inspector.config import InspectionConfig
-from edge_inspector.publish.watch import VerdictSubscriber
+from edge_inspector.publish.verdict_subscriber import VerdictSubscriber
 from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import pytest
 
 from edge_inspector.backends import Backend
 from edge_inspector.backends.null_backend import DEFECT_VALUE, THRESHOLD, NullBackend
-from edge_inspector.bench.model import bench_frames, parse_frame_size
+from edge_inspector.bench.model_bench import bench_frames, parse_frame_size
 from edge_inspector.capture import MemorySource
 from edge_inspector.config import InspectionConfig, MorphologyConfig
 from edge_inspector.model.preprocess import map_to_frame

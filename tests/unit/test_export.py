@@ -18,9 +18,9 @@ from helpers.tiny_model import make_model  # noqa: E402
 from edge_inspector.backends import BACKEND_NAMES, BackendError, BackendOptions, create_backend  # noqa: E402
 from edge_inspector.backends.selection import select_backend  # noqa: E402
 from edge_inspector.export import ExportError  # noqa: E402
+from edge_inspector.export.checkpoint_parity import parity_frames  # noqa: E402
 from edge_inspector.export.onnx_checks import TRT_FRIENDLY_OPS, check_onnx  # noqa: E402
 from edge_inspector.export.onnx_export import export_onnx, file_sha256  # noqa: E402
-from edge_inspector.export.parity import parity_frames  # noqa: E402
 from edge_inspector.model.checkpoint import load_model  # noqa: E402
 from edge_inspector.model.metadata import ModelMetadata  # noqa: E402
 

@@ -13,10 +13,10 @@ import pytest
 
 pytest.importorskip("torch", reason="training's calibration imports torch (pip install .[train])")
 
-from edge_inspector.calibration import run as calibration_run  # noqa: E402
+from edge_inspector.calibration import calibration_run  # noqa: E402
 from edge_inspector.evaluation import policies  # noqa: E402
-from edge_inspector.training.calibrate import calibrate  # noqa: E402
 from edge_inspector.training.loop import TrainConfig  # noqa: E402
+from edge_inspector.training.model_threshold import calibrate  # noqa: E402
 
 
 def binom_cdf(k: int, n: int, p: float) -> float:

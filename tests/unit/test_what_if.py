@@ -160,7 +160,7 @@ def test_between_frames_runs_on_the_calling_loop_and_refuses_when_busy_or_late()
 
 
 def test_bench_what_if_reports_both_proposals_and_the_live_jpeg() -> None:
-    from edge_inspector.bench.what_if import run_what_if_benchmark, what_if_summary_lines
+    from edge_inspector.bench.what_if_bench import run_what_if_benchmark, what_if_summary_lines
 
     result = run_what_if_benchmark(frames=4, width=160, height=128, repeats=2)
     assert result["frames"] == 4 and result["frame_size"] == [160, 128]

@@ -12,8 +12,8 @@ import numpy as np
 from ..evaluation.metrics import auroc
 from ..evaluation.plots import _plt, _save, plot_roc, plot_score_histogram
 from ..evaluation.policies import rate_curves
+from .calibration_run import ImageRow
 from .profile import Profile
-from .run import ImageRow
 
 
 def verdict(row: ImageRow, threshold: float, require_region: bool = True) -> str:
