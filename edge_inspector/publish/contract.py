@@ -1,7 +1,7 @@
 """The versioned MQTT event contract (v2). Documented for subscribers in docs/mqtt-contract.md.
 
 Any change to keys or meaning bumps CONTRACT_VERSION; adding an optional key does not. The JSON
-Schemas in docs/schemas/ describe the same objects; tests/unit/test_contract.py holds both together.
+Schemas in docs/schemas/ describe the same objects; tests/unit/publish/test_contract.py holds both together.
 """
 
 from __future__ import annotations

@@ -49,3 +49,17 @@ def test_one_torch_thread_is_defined_once_in_a_conftest() -> None:
 def test_no_conftest_declares_markers() -> None:
     for conftest in TESTS.rglob("conftest.py"):
         assert '"markers"' not in conftest.read_text(encoding="utf-8"), conftest
+
+
+def test_unit_tests_mirror_the_package_wings() -> None:
+    """tests/unit/<wing>/ for each wing's tests; the folder's top keeps the root modules' and the whole tree's."""
+    package = REPO / "edge_inspector"
+    wings = {p.name for p in package.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    unit = TESTS / "unit"
+    folders = {p.name for p in unit.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders <= wings, f"tests/unit folders that are no wing of the package: {sorted(folders - wings)}"
+    top = sorted(p.name for p in unit.glob("test_*.py"))
+    assert top == ["test_import_graph.py", "test_pins.py", "test_postprocess.py", "test_test_layout.py",
+                   "test_user_errors.py"], top
+    names = [p.name for p in TESTS.rglob("test_*.py")]
+    assert len(names) == len(set(names)), "two test files share a name (pytest's import mode needs it unique)"

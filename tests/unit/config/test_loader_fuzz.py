@@ -27,7 +27,7 @@ from edge_inspector.types import Box, Inspection, Verdict
 
 MAX_ERROR = 1000  # characters of any error message (the cap the fix chose)
 FUZZ = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
-SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "schemas" / "verdict.schema.json").read_text())
+SCHEMA = json.loads((Path(__file__).parents[3] / "docs" / "schemas" / "verdict.schema.json").read_text())
 # The contract's free-text limits, as docs/schemas/verdict.schema.json and docs/mqtt-contract.md state them.
 LIMITS = {"frame": 256, "reason": 512, "model_id": 256, "part_id": 128}
 

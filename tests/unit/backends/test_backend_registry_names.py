@@ -14,7 +14,7 @@ from edge_inspector.backends.registry import BACKEND_NAMES, REGISTRY
 from edge_inspector.config import ConfigError, load_config
 from edge_inspector.config.models import ModelConfig
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def run(code: str) -> str:

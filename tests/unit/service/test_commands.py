@@ -110,7 +110,7 @@ def test_a_full_queue_answers_busy_at_once() -> None:
 
 
 def test_the_command_examples_in_the_contract_page_are_valid() -> None:
-    page = Path(__file__).resolve().parents[2] / "docs" / "mqtt-contract.md"
+    page = Path(__file__).resolve().parents[3] / "docs" / "mqtt-contract.md"
     examples = re.findall(r"```json (command-request|command-response)\n(.*?)```", page.read_text(encoding="utf-8"),
                           re.S)
     assert [name for name, _ in examples] == ["command-request", "command-response"]

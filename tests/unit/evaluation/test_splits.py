@@ -52,7 +52,7 @@ def test_the_summary_pools_seeds_and_reports_the_rates(tmp_path: Path) -> None:
         (run / "model" / "metadata.json").write_text(json.dumps({"train": {"seconds": 60.0 + seed}}))
         (run / "eval-remainder").mkdir()
         (run / "eval-remainder" / "report.json").write_text(json.dumps(report(auroc, frr, esc)))
-    script = Path(__file__).resolve().parents[2] / "scripts" / "summarize_runs.py"
+    script = Path(__file__).resolve().parents[3] / "scripts" / "summarize_runs.py"
     out = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, check=True)
     (row,) = [line for line in out.stdout.splitlines() if line.startswith("| scratch-tile |")]
     cells = [c.strip() for c in row.strip("|").split("|")]

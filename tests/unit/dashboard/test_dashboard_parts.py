@@ -30,7 +30,7 @@ def test_a_bad_token_file_is_refused_naming_it(tmp_path: Path, content: str | No
     path = tmp_path / "dashboard.token"
     if content is not None:
         path.write_text(content)
-        path.chmod(0o600)  # a token file others can read is refused (tests/unit/test_file_doors.py)
+        path.chmod(0o600)  # a token file others can read is refused (tests/unit/config/test_file_doors.py)
     with pytest.raises(DashboardError, match=message) as info:
         read_token(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)

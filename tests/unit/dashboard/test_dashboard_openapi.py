@@ -14,7 +14,7 @@ pytest.importorskip("flask")
 
 from edge_inspector.dashboard.server import OPENAPI, create_app  # noqa: E402 - after the skip
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "dashboard-openapi.json"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "dashboard-openapi.json"
 
 
 def app_routes() -> dict[str, set[str]]:

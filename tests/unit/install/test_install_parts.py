@@ -14,7 +14,7 @@ from edge_inspector.install.enable import enable
 from edge_inspector.install.units import render_unit, write_units
 from edge_inspector.install.user import ensure_user, user_commands
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def lines() -> tuple[list[str], Callable[[str], None]]:
