@@ -54,14 +54,26 @@ def redact(text: str) -> str:
     return text
 
 
-def cap_text(text: str, limit: int = MAX_MESSAGE) -> str:
-    """`text` in at most `limit` characters, saying how many were cut: `abc... (1234 characters cut)`.
+def cap_text(text: str, limit: int = MAX_MESSAGE, mark: str | None = None) -> str:
+    """`text` in at most `limit` characters: the one rule for capping text (log lines, errors, verdict fields).
 
-    The note counts against the limit, so capping twice (two handlers, each with the filter) changes nothing."""
+    A cut text ends with `mark` when one is given (the verdict's fixed `...[cut]`, so a field's length is
+    its schema's maxLength), else with a note saying how many were cut: `abc... (1234 characters cut)`.
+    The ending counts against the limit, so capping twice (two handlers, each with the filter) changes nothing."""
     if len(text) <= limit:
         return text
+    if mark is not None:
+        return text[:max(0, limit - len(mark))] + mark
     keep = max(0, limit - len(f"... ({len(text)} characters cut)"))  # the note for the most that could be cut
     return f"{text[:keep]}... ({len(text) - keep} characters cut)"
+
+
+def escape_non_utf8(text: str) -> str:
+    """`text` with what UTF-8 cannot carry (lone surrogates: a file name that was not UTF-8, decoded with
+    surrogateescape) as backslash escapes (`\\udcff`); valid text is returned unchanged."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def cap(value: object, limit: int = 200) -> str:
@@ -79,10 +91,9 @@ def cap(value: object, limit: int = 200) -> str:
         text = repr(value[:limit]) if sized else short.repr(value)  # type: ignore[index]
     except Exception:  # noqa: BLE001 - a broken __repr__ must not break the message that quotes it
         return f"<{type(value).__name__} object (repr failed)>"
-    if len(text) <= limit and not (sized and len(value) > limit):  # type: ignore[arg-type]
-        return text
+    # repr(value[:limit]) of a longer str/bytes is itself over the limit (its quotes), so it is always cut
     note = f"... (length {len(value)})" if sized else "..."  # type: ignore[arg-type]
-    return text[:limit - len(note)] + note
+    return cap_text(text, limit, mark=note)
 
 
 class RedactingFilter(logging.Filter):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..config.redact import cap_text, escape_non_utf8
 from ..types import Inspection, Verdict
 
 CONTRACT_VERSION = 2
@@ -94,16 +95,11 @@ def _number(value: float | None, name: str) -> float | None:
     return number
 
 
-def cap_text(value: str, limit: int) -> str:
+def free_text(value: str, limit: int) -> str:
     """`value` as UTF-8-safe text of at most `limit` characters: lone surrogates (a file name that was not
     UTF-8, decoded with surrogateescape) become backslash escapes (`\\udcff`, as the sinks write them), and
-    a longer text ends with CUT_MARK."""
-    text = str(value)
-    if not text.isascii():
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    if len(text) > limit:
-        text = text[:limit - len(CUT_MARK)] + CUT_MARK
-    return text
+    a longer text ends with CUT_MARK (config/redact.py holds both rules)."""
+    return cap_text(escape_non_utf8(str(value)), limit, mark=CUT_MARK)
 
 
 def _finite(value: float, name: str) -> float:
@@ -137,7 +133,7 @@ def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, rep
         "run_id": _check_run_id(run_id),
         "seq": int(i.seq),
         "source_index": int(i.source_index),
-        "frame": cap_text(i.name, TEXT_LIMITS["frame"]),
+        "frame": free_text(i.name, TEXT_LIMITS["frame"]),
         "captured_at": _time(i.captured_at, "captured_at"),
         "captured_ts": float(i.captured_at),
         "decided_at": _time(i.decided_at, "decided_at"),
@@ -146,9 +142,9 @@ def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, rep
         "score": _number(i.score, "score"),
         "threshold": _number(i.threshold, "threshold"),
         "boxes": [b.as_dict() for b in i.boxes],
-        "reason": cap_text(i.reason, TEXT_LIMITS["reason"]),
-        "model_id": cap_text(i.model_id, TEXT_LIMITS["model_id"]),
-        "part_id": None if i.part_id is None else cap_text(i.part_id, TEXT_LIMITS["part_id"]),
+        "reason": free_text(i.reason, TEXT_LIMITS["reason"]),
+        "model_id": free_text(i.model_id, TEXT_LIMITS["model_id"]),
+        "part_id": None if i.part_id is None else free_text(i.part_id, TEXT_LIMITS["part_id"]),
         "replayed": bool(replayed),
     }
 
@@ -237,4 +233,4 @@ def encode(payload: dict[str, Any]) -> bytes:
     """Compact UTF-8 JSON; NaN/Infinity are refused (ValueError) because JSON has no such values. A lone
     surrogate in a text (a name that was not UTF-8) becomes a backslash escape instead of failing the message."""
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8", "backslashreplace")
+    return escape_non_utf8(text).encode("utf-8")

@@ -147,7 +147,7 @@ def _changes(data: dict[str, Any], action: str) -> dict[str, Any]:
 def clip(error: str) -> str:
     """An error text as it is sent back and logged: one line of at most ERROR_MAX characters."""
     line = error.splitlines()[0] if error.strip() else error
-    return line if len(line) <= ERROR_MAX else f"{line[:ERROR_MAX - 3]}..."
+    return cap_text(line, ERROR_MAX, mark="...")
 
 
 class RecentIds:

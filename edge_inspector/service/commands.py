@@ -6,28 +6,24 @@ duplicate id, queue full: "busy"). The ids of the last changes are remembered, s
 delivered twice makes one revision; proposed numbers are held to the limits of command_limits.py.
 apply_pending() runs on the inspection thread between two frames, so every frame is judged with the
 old or the new numbers, never a mix. A change is persisted first (a new profile revision with author
-and reason; revisions only grow, a rollback is a new revision) and swapped in second: when the save
-fails nothing changes. Then the answer goes out, the retained status announces the new revision and
-the audit log gets a `"kind": "command"` line. Access control is the transport's (the broker's ACL, the
-dashboard's token). A `what-if` changes nothing: it replays the proposal over the kept inspections
-(what_if.py) on the caller's thread, one at a time, and answers at once.
+and reason; revisions only grow, a rollback is a new revision: profile_revision.py) and swapped in second:
+when the save fails nothing changes. Then the answer goes out, the retained status announces the new
+revision and the audit log gets a `"kind": "command"` line (command_response.py). Access control is the
+transport's (the broker's ACL, the dashboard's token). A `what-if` changes nothing: it replays the
+proposal over the kept inspections (what_if_replayer.py) on the caller's thread, one at a time, and
+answers at once.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import math
 import queue
-import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ..publish.contract import command_response_payload
-from .command_limits import check_changes
 from .command_request import (
     ACTIONS,
     CHANGES,
@@ -39,39 +35,19 @@ from .command_request import (
     parse_request,
     request_id,
 )
-from .profile_settings import InspectionSettings, settings_from_profile
-from .proposal import STALE, edited_profile, proposed_settings
-from .what_if import InspectionMemory, replay
+from .command_response import audit_record, response
+from .profile_revision import NO_PROFILE, SettingsHolder, save_revision, stored_profile
+from .what_if import InspectionMemory
+from .what_if_replayer import WhatIfReplayer
 
 if TYPE_CHECKING:
-    from ..calibration import Profile
     from ..config import InspectionConfig
 
 log = logging.getLogger(__name__)
-__all__ = ["ACTIONS", "SET_KEYS", "CommandError", "CommandProcessor", "Request", "parse_request", "request_id"]
-NO_PROFILE = ("no calibration profile in force: start the daemon with inspection.profile "
-              "(edge-inspector calibrate)")
+__all__ = ["ACTIONS", "NO_PROFILE", "SET_KEYS", "CommandError", "CommandProcessor", "Request", "SettingsHolder",
+           "parse_request", "request_id"]
 HISTORY_LIMIT = 100  # newest revisions listed by `history`
 Reply = Callable[[dict[str, Any]], None]
-
-
-class SettingsHolder(Protocol):
-    """What the processor changes: the run state (settings in force, swapped on the inspection thread)."""
-
-    settings: InspectionSettings
-
-    def use_settings(self, settings: InspectionSettings) -> None: ...
-
-
-def profile_view(settings: InspectionSettings) -> dict[str, Any] | None:
-    """The `profile` object of a response: the numbers in force, or None without a profile."""
-    p = settings.profile
-    if p is None:
-        return None
-    return {"product": p.product, "station": p.station, "revision": p.revision,
-            "image_threshold": float(p.thresholds["image"]), "pixel_threshold": float(p.thresholds["pixel"]),
-            "min_area": int(p.regions["min_area"]), "min_peak": float(p.regions["min_peak"]),
-            "roi": None if p.roi is None else list(p.roi)}
 
 
 class CommandProcessor:
@@ -86,9 +62,9 @@ class CommandProcessor:
         self._reply, self._announce, self._audit = reply, announce, audit
         self._queue: queue.Queue[tuple[Request, Reply, float]] = queue.Queue(maxsize=maxsize)
         self.memory = memory
+        self._replayer = WhatIfReplayer(holder, inspection, memory)
         self.max_age_s = max_age_s  # a request whose `ts` is older (or further ahead) is refused; 0 = off
         self.recent = RecentIds(remember)
-        self._replaying = threading.Lock()
         self.applied = self.refused = self.duplicates = self.stale = 0
 
     # --- any thread ------------------------------------------------------------------------------------
@@ -149,25 +125,13 @@ class CommandProcessor:
                                f"{self.max_age_s:g}): the sender's clock is wrong; nothing changed")
 
     def frame(self) -> tuple[int, int] | None:
-        """(height, width) of the frames judged: the newest kept anomaly map's (maps are at frame resolution);
-        None while none is kept (what_if_frames 0, or no frame judged yet)."""
-        kept = self.memory.snapshot()[-1:] if self.memory is not None else []
-        return (int(kept[0].anomaly_map.shape[0]), int(kept[0].anomaly_map.shape[1])) if kept else None
+        """(height, width) of the frames judged (what_if_replayer.py); None while no inspection is kept."""
+        return self._replayer.frame()
 
     def what_if(self, changes: dict[str, Any], force: bool = False) -> dict[str, Any]:
-        """Replay `changes` (validated SET_KEYS) over the kept inspections; CommandError when out of limits
+        """Replay `changes` over the kept inspections (what_if_replayer.py); CommandError when out of limits
         (the same limits `set` applies), busy or off."""
-        if self.memory is None:
-            raise CommandError("what-if: the daemon keeps no inspections (what_if_frames is 0)")
-        current = self.holder.settings
-        check_changes(changes, current, self.frame(), force)
-        if not self._replaying.acquire(blocking=False):
-            raise CommandError("busy: another what-if is replaying")
-        try:
-            proposed = proposed_settings(current, self.inspection, changes, quiet=True)
-            return replay(self.memory.snapshot(), proposed, current)
-        finally:
-            self._replaying.release()
+        return self._replayer.what_if(changes, force)
 
     def _what_if(self, req: Request, answer: Reply) -> None:
         try:
@@ -191,10 +155,7 @@ class CommandProcessor:
 
     def _response(self, rid: str | None, ok: bool, error: str | None, warnings: list[str],
                   history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        return command_response_payload(self.station_id, self.run_id, rid, ok=ok,
-                                        error=None if error is None else clip(error),
-                                        profile=profile_view(self.holder.settings), warnings=warnings,
-                                        history=history)
+        return response(self.station_id, self.run_id, rid, self.holder.settings, ok, error, warnings, history)
 
     # --- inspection thread -----------------------------------------------------------------------------
     def apply_pending(self) -> int:
@@ -240,27 +201,10 @@ class CommandProcessor:
                              f"carried out: profile r{profile['revision']}" if profile else "carried out")
         self._send(answer, payload)
         if req.action in CHANGES and self._audit is not None:
-            record = {"kind": "command", **{k: v for k, v in payload.items() if k != "history"},
-                      "request": {"action": req.action, "author": req.author, "reason": req.reason,
-                                  "set": req.changes or None, "revision": req.revision, "force": req.force,
-                                  "ts": req.ts}}
             try:
-                self._audit(record)
+                self._audit(audit_record(req, payload))
             except Exception:  # noqa: BLE001 - counted by the log; the change itself stands
                 log.exception("audit line for command %s not written", req.id)
-
-    def _current(self) -> tuple[Profile, Path, Path]:
-        s = self.holder.settings
-        if s.profile is None or s.profile_path is None:
-            raise CommandError(NO_PROFILE)
-        from ..calibration.profile import profile_path
-
-        root = s.profile_path.parent.parent
-        expected = profile_path(root, s.profile.product, s.profile.station)
-        if expected.resolve() != s.profile_path.resolve():
-            raise CommandError(f"profile {s.profile_path} is not stored as <root>/<product>/<station>.yaml "
-                               f"({expected}): revisions cannot be saved beside it")
-        return s.profile, s.profile_path, root
 
     def _history_now(self, req: Request, answer: Reply) -> None:
         """`history` on the caller's thread (paho's, an HTTP handler's): revision files are read through the
@@ -268,7 +212,7 @@ class CommandProcessor:
         from ..calibration.history_cache import READER
 
         try:
-            current, _, root = self._current()
+            current, _, root = stored_profile(self.holder.settings)
             history = READER.page(root, current.product, current.station, limit=HISTORY_LIMIT)["history"]
         except (CommandError, OSError, ValueError) as exc:
             self._refuse(req.id, clip(str(exc)) or type(exc).__name__, answer)
@@ -277,41 +221,6 @@ class CommandProcessor:
         self._send(answer, self._response(req.id, True, None, [], history))
 
     def _change(self, req: Request) -> list[str]:
-        from ..calibration.profile import next_revision, save_profile
-
-        current, path, root = self._current()
-        forced: list[str] = []
-        if req.action == "set":
-            forced = check_changes(req.changes, self.holder.settings, self.frame(), req.force)
-        new = self._rollback_target(req, current, root) if req.action == "rollback" \
-            else edited_profile(current, req.changes, force=bool(forced))
-        new.author, new.reason = str(req.author), str(req.reason)
-        new.created_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        predicted = new.revision = next_revision(root, new.product, new.station)
-        settings = settings_from_profile(self.inspection, new, path)  # refuses e.g. a missing mask: nothing saved
-        save_profile(new, root)  # persist first ...
-        if new.revision != predicted:  # another writer saved a revision in between
-            settings = settings_from_profile(self.inspection, new, path)
-        self.holder.use_settings(settings)  # ... swap second
-        if self._announce is not None and settings.profile_status is not None:
-            self._announce(settings.profile_status)
+        new, warnings = save_revision(req, self.holder, self.inspection, self.frame, self._announce)
         log.info("command %s by %s: %s -> profile r%d (%s)", req.id, req.author, req.action, new.revision, req.reason)
-        warnings = forced + [w for w in new.warnings if STALE.match(w)]
-        if new.thresholds["pixel"] > new.thresholds["image"]:
-            warnings.append(f"pixel_threshold {new.thresholds['pixel']:.6g} is above image_threshold "
-                            f"{new.thresholds['image']:.6g}")
         return warnings
-
-    def _rollback_target(self, req: Request, current: Profile, root: Path) -> Profile:
-        from ..calibration.profile import history_path, load_profile
-
-        assert req.revision is not None
-        target_file = history_path(root, current.product, current.station, req.revision)
-        if not target_file.is_file():
-            raise CommandError(f"revision: {req.revision} not in the history of {current.product}/"
-                               f"{current.station} ({target_file} not found)")
-        target = load_profile(target_file)
-        if target.model["fingerprint"] != current.model["fingerprint"]:
-            raise CommandError(f"revision: {req.revision} was calibrated for model {target.model['model_id']} "
-                               f"({target.model['fingerprint']}), not the loaded one")
-        return target

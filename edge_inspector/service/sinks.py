@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from ..config import Config
+from ..config.redact import escape_non_utf8
 from ..publish import AuditLog, EvidenceWriter, Spool, VerdictSender, encode, verdict_payload
 from ..publish.annotate import annotate
 from ..publish.contract import REJECT_VERDICTS
@@ -38,19 +39,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 SINKS = ("contract", "spool", "annotate", "evidence", "audit", "video", "hook", "observer")
 MB = 1024 * 1024
-
-
-def _utf8(text: str | None) -> bool:
-    try:
-        (text or "").encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _escaped(text: str) -> str:
-    """`text` with what UTF-8 cannot carry (lone surrogates from undecodable file names) as backslash escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Sinks:
@@ -99,11 +87,12 @@ class Sinks:
 
     def emit(self, inspection: Inspection) -> None:
         """Deliver one inspection to every sink; never raises."""
-        if not all(map(_utf8, (inspection.name, inspection.part_id, inspection.reason))):
+        part = inspection.part_id
+        texts = (escape_non_utf8(inspection.name), escape_non_utf8(inspection.reason),
+                 None if part is None else escape_non_utf8(part))
+        if texts != (inspection.name, inspection.reason, part):
             # a file name that is not valid UTF-8 (a lone surrogate from the folder source): escaped, not fatal
-            part = inspection.part_id
-            inspection = replace(inspection, name=_escaped(inspection.name), reason=_escaped(inspection.reason),
-                                 part_id=None if part is None else _escaped(part))
+            inspection = replace(inspection, name=texts[0], reason=texts[1], part_id=texts[2])
         encoded = self._guard("contract", lambda: self._encode(inspection))
         if encoded is None:  # cannot happen for values the daemon produces; still, the part gets a verdict
             inspection = replace(inspection, verdict=Verdict.FAULT, score=None, boxes=(),

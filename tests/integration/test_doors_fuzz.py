@@ -24,6 +24,7 @@ import pytest
 from contract_schemas import validate_message
 from helpers.daemon_process import DaemonProcess, verdicts, wait_for, write_config
 from helpers.doors import Publisher, calibrated_line, check_log, open_doors, token_file
+from helpers.line_pace import PaceWindow, assert_kept_pace
 from helpers.mjpeg_server import free_port
 
 pytestmark = pytest.mark.integration
@@ -151,10 +152,9 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
         assert wait_for(lambda: len(verdicts(sub)) >= 8, 120), daemon.output()[-3000:]
         process = psutil.Process(daemon.pid)
         # idle phase: the baseline, as many verdicts as the fuzz phase will take at least
-        idle_from, idle_t0 = len(verdicts(sub)), time.monotonic()
-        assert wait_for(lambda: len(verdicts(sub)) >= idle_from + 24, 120)
-        idle = verdicts(sub)[idle_from:]
-        idle_rate = len(idle) / (time.monotonic() - idle_t0)
+        idle_window = PaceWindow.open(lambda: len(verdicts(sub)))
+        assert wait_for(lambda: len(verdicts(sub)) >= idle_window.start + 24, 120)
+        idle = verdicts(sub)[idle_window.close().start:]
         rss_before = process.memory_info().rss
 
         statuses: list[int] = []
@@ -165,7 +165,7 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
                 statuses.append(http_request(local, base, token))
 
         browser = threading.Thread(target=browse, name="fuzz-browser")
-        fuzz_from, fuzz_t0 = len(verdicts(sub)), time.monotonic()
+        fuzz_window = PaceWindow.open(lambda: len(verdicts(sub)))
         browser.start()
         for n in range(MESSAGES_PER_TOPIC):
             client.publish("ei-rel/fuzz/command", command_payload(rng, n), qos=rng.choice([0, 1]),
@@ -176,11 +176,11 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
                 time.sleep(0.2)  # let the broker's queue for the daemon drain a little
         browser.join(timeout=600)
         assert not browser.is_alive(), "the dashboard stopped answering"
-        fuzz_rate = (len(verdicts(sub)) - fuzz_from) / (time.monotonic() - fuzz_t0)
+        fuzz_window.close()
         # the line went on through it: at least as many parts again after the last message
         settled = len(verdicts(sub))
         assert wait_for(lambda: len(verdicts(sub)) >= settled + 12, 120), daemon.output()[-3000:]
-        fuzzed = verdicts(sub)[fuzz_from:]
+        fuzzed = verdicts(sub)[fuzz_window.start:]
         rss_after = process.memory_info().rss
         assert daemon.alive(), daemon.output()[-3000:]
         code, _ = daemon.terminate(timeout=60)
@@ -204,10 +204,10 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
     # The fuzzer and the daemon's own door threads take CPU from the scorer, so the fuzzed rate is lower;
     # a fifth of the idle rate leaves room for that on 2 busy cores, while a door that ran on the inspection
     # thread (history parsing, 300 kB messages decoded there) held it for seconds per request.
-    assert fuzz_rate * 5 >= idle_rate, f"{fuzz_rate:.2f} parts/s fuzzed against {idle_rate:.2f} idle"
+    assert_kept_pace(fuzz_window, idle_window, 5, "under the fuzz")
     growth_mb = (rss_after - rss_before) / 2**20
-    print(f"fuzz: {len(idle)} idle / {len(fuzzed)} fuzzed verdicts ({idle_rate:.2f} / {fuzz_rate:.2f} parts/s), "
-          f"FAULT {idle_faults} / {fuzz_faults}, "
+    print(f"fuzz: {len(idle)} idle / {len(fuzzed)} fuzzed verdicts ({idle_window.rate:.2f} / "
+          f"{fuzz_window.rate:.2f} parts/s), FAULT {idle_faults} / {fuzz_faults}, "
           f"RSS {rss_before / 2**20:.0f} -> {rss_after / 2**20:.0f} MB, HTTP {sorted(set(statuses))}")
     assert growth_mb < 150, f"memory grew {growth_mb:.0f} MB under the fuzz"
     # no change that is not audited: every revision on disk after the first has one ok command line

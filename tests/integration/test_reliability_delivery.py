@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from contract_schemas import validate_message
 from helpers.daemon_process import DaemonProcess, audit_lines, wait_for, write_config
+from helpers.line_pace import PaceWindow, assert_kept_pace
 
 from edge_inspector.publish import Spool
 from edge_inspector.publish.audit import read_audit_all
@@ -53,26 +54,26 @@ def test_broker_killed_for_20_s_mid_run_loses_nothing(
     with fresh_broker.conf.open("a") as f:
         f.write("max_queued_messages 0\nmax_queued_bytes 0\n")
     plc = mqtt_subscriber(fresh_broker, "ei-rel/outage/#", client_id="plc-outage-rel", clean_session=False)
-    time.sleep(1.5)  # the broker autosaves every second: the PLC's session survives its SIGKILL
+    time.sleep(1.5)  # the broker autosaves every second: the PLC's session is on its disk
     daemon = DaemonProcess(config).start()
     audit = tmp_path / "out" / "audit.jsonl"
     try:
         # Limits that only bound a machine that never gets there: loaded (issue 18 item 13), the daemon took
         # 47 s to load the model and start, and judged 0.7 parts a second.
         assert wait_for(lambda: audit_lines(audit) >= 1, 300), daemon.output()[-3000:]
-        t_first = time.monotonic()
+        before = PaceWindow.open(lambda: audit_lines(audit))
         assert wait_for(lambda: audit_lines(audit) >= 50, 300), daemon.output()[-3000:]
-        fresh_broker.kill()
-        t_kill, at_kill = time.monotonic(), audit_lines(audit)
-        assert wait_for(lambda: time.monotonic() - t_kill >= 20, 25)
-        during = audit_lines(audit) - at_kill
+        fresh_broker.stop()  # cleanly: a SIGKILL also loses the broker's own unsaved last second (see below)
+        outage = PaceWindow.open(lambda: audit_lines(audit))
+        before.close()
+        assert wait_for(lambda: time.monotonic() - outage.t0 >= 20, 25)
+        outage.close()
         assert daemon.alive(), daemon.output()[-3000:]
         fresh_broker.start()
         # The line keeps judging while the broker is away: the outage's 20 s must judge at least a quarter of
-        # what the same run's pace before it would (both share the machine's load; a sender blocking the
-        # inspection thread on the dead broker judges next to none).
-        pace = (at_kill - 1) / max(1e-3, t_kill - t_first)
-        assert during * 4 >= pace * 20, f"{during} verdicts in the 20 s outage at {pace:.1f}/s before it"
+        # the same run's pace before it (both share the machine's load; a sender blocking the inspection
+        # thread on the dead broker judges next to none).
+        assert_kept_pace(outage, before, 4, "during the broker outage")
         decided_before_stop = audit_lines(audit)
         got = plc.wait_for(1, 300, where=lambda t, p: t.endswith("/verdict") and p["seq"] >= decided_before_stop - 1)
         assert got, f"the backlog reached the PLC while the daemon ran: {daemon.output()[-2000:]}"
@@ -94,8 +95,8 @@ def test_broker_killed_for_20_s_mid_run_loses_nothing(
     assert all(s > last - 5 and "daemon stopping" in verdicts[s]["reason"] for s in faults), (
         "the outage itself produces no FAULT", [(s, verdicts[s]["reason"]) for s in faults[:10]])
     assert any(p["replayed"] for p in verdicts.values()), "the backlog says it is late"
-    print(f"outage run: {len(keys)} of {len(decided)} delivered; {during} decided during the 20 s outage "
-          f"(pace before {pace:.1f}/s); {sum(p['replayed'] for p in verdicts.values())} replayed")
+    print(f"outage run: {len(keys)} of {len(decided)} delivered; {outage.parts} decided during the 20 s outage "
+          f"(pace before {before.rate:.1f}/s); {sum(p['replayed'] for p in verdicts.values())} replayed")
 
 
 def test_daemon_killed_mid_run_delivers_every_decided_verdict_after_restart(
@@ -104,12 +105,12 @@ def test_daemon_killed_mid_run_delivers_every_decided_verdict_after_restart(
     fresh_broker,
     mqtt_subscriber,
 ) -> None:
-    """Broker down, daemon deciding into its spool, daemon SIGKILLed; broker back, daemon restarted: lost 0."""
+    """Broker stopped, daemon deciding into its spool, daemon SIGKILLed; broker back, daemon restarted: lost 0."""
     model_dir, category, size = trained_model
     video = tmp_path / "line.avi"
     render_line_video(video, category, n_frames=10, size=size, seed=12)
     plc = mqtt_subscriber(fresh_broker, "ei-rel/kill/#", client_id="plc-kill-rel", clean_session=False)
-    time.sleep(1.5)  # the broker autosaves every second: the PLC's session survives its SIGKILL
+    time.sleep(1.5)  # the broker autosaves every second: the PLC's session is on its disk
     looping = write_config(tmp_path / "loop.yaml", model_dir=model_dir, broker=fresh_broker, station="kill",
                            source={"kind": "video", "path": str(video), "loop": True, "pacing": "realtime",
                                    "fps": 20.0})
@@ -117,7 +118,10 @@ def test_daemon_killed_mid_run_delivers_every_decided_verdict_after_restart(
     first = DaemonProcess(looping, name="first").start()
     try:
         assert wait_for(lambda: audit_lines(audit) >= 20, 60), first.output()[-3000:]
-        fresh_broker.kill()
+        # The broker goes down cleanly: a SIGKILLed Mosquitto also loses what it acknowledged in its last second
+        # (autosave) before the PLC got it, which is the broker's loss, not the daemon's; under load that window
+        # held verdicts and failed this test. The daemon is the one SIGKILLed below.
+        fresh_broker.stop()
         n = audit_lines(audit)
         assert wait_for(lambda: audit_lines(audit) >= n + 40, 30), "verdicts go on while the broker is down"
         first.kill()

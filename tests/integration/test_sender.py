@@ -9,51 +9,14 @@ from typing import Any
 
 import pytest
 from contract_schemas import validate_message
+from helpers.sender_rig import inspection, mqtt_config, sender, submit, wait_until
 
 from edge_inspector.config.models import MqttConfig
-from edge_inspector.publish import MqttConnectError, MqttConnection, Spool, VerdictSender, encode, verdict_payload
+from edge_inspector.publish import MqttConnectError, MqttConnection, Spool, verdict_payload
 from edge_inspector.publish.broker import free_port
-from edge_inspector.publish.contract import REJECT_VERDICTS
-from edge_inspector.types import Box, Inspection, Verdict
+from edge_inspector.types import Verdict
 
 pytestmark = pytest.mark.integration
-
-CYCLE = (Verdict.PASS, Verdict.FAIL, Verdict.PASS, Verdict.FAULT)
-
-
-def inspection(seq: int, verdict: Verdict | None = None) -> Inspection:
-    verdict = verdict or CYCLE[seq % len(CYCLE)]
-    now = time.time()
-    return Inspection(
-        seq=seq, source_index=seq, name=f"frame_{seq:06d}", captured_at=now - 0.02, decided_at=now,
-        verdict=verdict, score={Verdict.PASS: 0.25, Verdict.FAIL: 0.75}.get(verdict),
-        threshold=0.5, boxes=(Box(3, 4, 5, 6, 20, 0.9),) if verdict is Verdict.FAIL else (),
-        reason="test", latency_ms=20.0, model_id="test-model",
-    )
-
-
-def config(broker: Any, **kw: Any) -> MqttConfig:
-    base: dict[str, Any] = {"host": broker.host, "port": broker.port, "topic_prefix": "ei-it",
-                            "connect_timeout": 5.0, "publish_timeout": 2.0, "reconnect_max_delay": 1.0}
-    return MqttConfig(**{**base, **kw})
-
-
-def sender(tmp_path: Path, cfg: MqttConfig, station: str, run_id: str) -> VerdictSender:
-    return VerdictSender(cfg, station, run_id, Spool(tmp_path / f"{station}.sqlite"))
-
-
-def submit(s: VerdictSender, station: str, i: Inspection) -> bool:
-    payload = encode(verdict_payload(i, station, s.run_id))
-    return s.submit(s.run_id, i.seq, payload, i.verdict in REJECT_VERDICTS)
-
-
-def wait_until(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
 
 
 def is_status(state: str) -> Any:
@@ -66,7 +29,7 @@ def test_verdicts_in_order_rejects_only_fail_and_fault_spool_emptied(
     mqtt_subscriber,
 ) -> None:
     sub = mqtt_subscriber(mosquitto_broker, "ei-it/order/+")
-    s = sender(tmp_path, config(mosquitto_broker), "order", "run-order")
+    s = sender(tmp_path, mqtt_config(mosquitto_broker), "order", "run-order")
     s.start()
     sent = [inspection(seq) for seq in range(12)]
     try:
@@ -89,7 +52,7 @@ def test_verdicts_in_order_rejects_only_fail_and_fault_spool_emptied(
 
 
 def test_status_is_retained_online_with_extras_then_clean_offline(tmp_path, mosquitto_broker, mqtt_subscriber) -> None:
-    s = sender(tmp_path, config(mosquitto_broker), "status", "run-status")
+    s = sender(tmp_path, mqtt_config(mosquitto_broker), "status", "run-status")
     s.start()
     s.conn.set_status(model_id="m1", capture={"state": "running", "since": "2026-01-01T00:00:00.000Z", "detail": ""})
     late = mqtt_subscriber(mosquitto_broker, s.conn.topics.status)
@@ -108,7 +71,7 @@ def test_last_will_on_unclean_disconnect_then_reconnect_and_publish(
     mosquitto_broker,
     mqtt_subscriber,
 ) -> None:
-    s = sender(tmp_path, config(mosquitto_broker), "will", "run-will")
+    s = sender(tmp_path, mqtt_config(mosquitto_broker), "will", "run-will")
     sub = mqtt_subscriber(mosquitto_broker, "ei-it/will/#")
     s.start()
     try:
@@ -147,7 +110,7 @@ def test_a_hung_broker_never_blocks_the_inspection_side(
 ) -> None:
     """SIGSTOPped broker: TCP stays up, no PUBACK comes. v1 waited publish_timeout (5 s) per verdict here."""
     sub = mqtt_subscriber(fresh_broker, "ei-it/hung/verdict")
-    s = sender(tmp_path, config(fresh_broker, publish_timeout=5.0), "hung", "run-hung")
+    s = sender(tmp_path, mqtt_config(fresh_broker, publish_timeout=5.0), "hung", "run-hung")
     s.start()
     try:
         fresh_broker.pause()
@@ -168,7 +131,7 @@ def test_a_hung_broker_never_blocks_the_inspection_side(
 
 def test_outage_backlog_is_replayed_in_order_with_replayed_flag(tmp_path, fresh_broker, mqtt_subscriber) -> None:
     plc = mqtt_subscriber(fresh_broker, "ei-it/outage/verdict", client_id="plc-outage", clean_session=False)
-    s = sender(tmp_path, config(fresh_broker), "outage", "run-outage")
+    s = sender(tmp_path, mqtt_config(fresh_broker), "outage", "run-outage")
     s.start()
     try:
         submit(s, "outage", inspection(0))
@@ -202,7 +165,7 @@ def test_a_new_run_replays_what_the_previous_run_left_in_the_spool(tmp_path, mos
         submit(first, "restart", inspection(seq))
     first.stop(grace=0.2)
     sub = mqtt_subscriber(mosquitto_broker, "ei-it/restart/verdict")
-    second = sender(tmp_path, config(mosquitto_broker), "restart", "run-2")
+    second = sender(tmp_path, mqtt_config(mosquitto_broker), "restart", "run-2")
     second.start()
     try:
         for seq in range(3):
@@ -216,7 +179,7 @@ def test_a_new_run_replays_what_the_previous_run_left_in_the_spool(tmp_path, mos
 
 def test_spool_failure_falls_back_to_memory_and_still_delivers(tmp_path, mosquitto_broker, mqtt_subscriber) -> None:
     sub = mqtt_subscriber(mosquitto_broker, "ei-it/nospool/verdict")
-    s = sender(tmp_path, config(mosquitto_broker), "nospool", "run-ns")
+    s = sender(tmp_path, mqtt_config(mosquitto_broker), "nospool", "run-ns")
     s.start()
     try:
         with s.spool._lock:

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.sender_rig import inspection, mqtt_config
+from helpers.sender_rig import sender as make_sender
 
-from edge_inspector.config.models import MqttConfig
-from edge_inspector.publish import Spool, VerdictSender, encode, verdict_payload
-from edge_inspector.types import Inspection, Verdict
+from edge_inspector.publish import VerdictSender, encode, verdict_payload
+from edge_inspector.types import Verdict
 
 pytestmark = pytest.mark.integration
 N = 300
@@ -28,18 +29,14 @@ N = 300
 
 def verdict(seq: int, station: str = "full", run_id: str = "run-full") -> bytes:
     """A real contract verdict (the subscribers check every message against the schema), about 1 KB long."""
-    return encode(verdict_payload(Inspection(
-        seq=seq, source_index=seq, name=f"frame_{seq:06d}_" + "n" * 400, captured_at=1.0e9, decided_at=1.0e9,
-        verdict=Verdict.PASS, score=0.25, threshold=0.5, reason="r" * 500, latency_ms=20.0, model_id="test-model",
-    ), station, run_id))
+    i = inspection(seq, Verdict.PASS, name=f"frame_{seq:06d}_" + "n" * 400, reason="r" * 500, at=1.0e9)
+    return encode(verdict_payload(i, station, run_id))
 
 
 def test_full_spool_disk_logs_once_a_minute_and_keeps_every_count(
         small_disk: Path, mosquitto_broker: Any, mqtt_subscriber: Any, caplog: pytest.LogCaptureFixture) -> None:
-    cfg = MqttConfig(host=mosquitto_broker.host, port=mosquitto_broker.port, topic_prefix="ei-full",
-                     connect_timeout=5.0, publish_timeout=2.0, reconnect_max_delay=1.0)
     sub = mqtt_subscriber(mosquitto_broker, "ei-full/full/verdict")
-    sender = VerdictSender(cfg, "full", "run-full", Spool(small_disk / "spool.sqlite"))
+    sender = make_sender(small_disk, mqtt_config(mosquitto_broker, "ei-full"), "full", "run-full", "spool.sqlite")
     now = [1000.0]
     for throttle in getattr(sender, "log_throttles", {}).values():  # getattr: the test also runs on old code
         throttle.clock = lambda: now[0]
@@ -78,9 +75,8 @@ def fill(disk: Path) -> None:
 def memory_only_backlog(disk: Path, broker: Any, topic_prefix: str, n: int) -> tuple[VerdictSender, int]:
     """A sender whose spool disk is full and whose broker is stopped, holding the last of `n` verdicts only in
     memory; returns it and how many are in memory."""
-    cfg = MqttConfig(host=broker.host, port=broker.port, topic_prefix=topic_prefix, connect_timeout=5.0,
-                     publish_timeout=1.0, reconnect_max_delay=1.0)
-    sender = VerdictSender(cfg, "mem", "run-mem", Spool(disk / "spool.sqlite"))
+    cfg = mqtt_config(broker, topic_prefix, publish_timeout=1.0)
+    sender = make_sender(disk, cfg, "mem", "run-mem", "spool.sqlite")
     sender.start()
     broker.stop()
     deadline = time.monotonic() + 10.0
@@ -202,9 +198,9 @@ def test_the_memory_fallback_overflow_and_the_stop_are_both_counted(
         small_disk: Path, fresh_broker: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """memory_dropped counts the verdicts pushed out of a full memory fallback, and at a stop that cannot spool
     them, the ones still held; memory_depth shows what is held meanwhile."""
-    import edge_inspector.publish.sender as sender_module
+    from edge_inspector.publish import memory_fallback
 
-    monkeypatch.setattr(sender_module, "MEMORY_FALLBACK_LIMIT", 8)  # the real queue is 10,000 deep
+    monkeypatch.setattr(memory_fallback, "MEMORY_FALLBACK_LIMIT", 8)  # the real queue is 10,000 deep
     sender, in_memory = memory_only_backlog(small_disk, fresh_broker, "ei-mem3", 20)
     overflow = in_memory - 8
     assert overflow > 0

@@ -10,41 +10,45 @@ client refuses the next message with MQTT_ERR_QUEUE_SIZE. Nothing is mocked.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from contract_schemas import validate_message
+from helpers.sender_rig import inspection, mqtt_config, sender, submit, wait_until
 
-from edge_inspector.config.models import MqttConfig
-from edge_inspector.publish import Spool, VerdictSender, encode, verdict_payload
-from edge_inspector.publish.contract import REJECT_VERDICTS
-from edge_inspector.types import Inspection, Verdict
+from edge_inspector.publish import VerdictSender
+from edge_inspector.types import Verdict
 
 pytestmark = pytest.mark.integration
 STATION = "refuse"
 
 
-def inspection(seq: int, verdict: Verdict) -> Inspection:
-    return Inspection(seq=seq, source_index=seq, name=f"frame_{seq:06d}", captured_at=1.0e9, decided_at=1.0e9,
-                      verdict=verdict, score=None if verdict is Verdict.FAULT else 0.25, threshold=0.5,
-                      reason="test", latency_ms=20.0, model_id="test-model")
+def submit_ok(s: VerdictSender, seq: int, verdict: Verdict) -> None:
+    assert submit(s, STATION, inspection(seq, verdict, at=1.0e9))
 
 
-def submit(s: VerdictSender, seq: int, verdict: Verdict) -> None:
-    payload = encode(verdict_payload(inspection(seq, verdict), STATION, s.run_id))
-    assert s.submit(s.run_id, seq, payload, verdict in REJECT_VERDICTS)
-
-
-def wait_until(predicate: Any, timeout: float) -> bool:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return bool(predicate())
+@contextmanager
+def refusing_run(folder: Path, broker: Any, topic_prefix: str, run_id: str,
+                 caplog: pytest.LogCaptureFixture) -> Iterator[VerdictSender]:
+    """A started sender whose client holds one unacknowledged QoS 1 message at most, seq 0 acknowledged, then
+    the broker paused (connected, no PUBACK) with the publish log captured. On exit: broker resumed, sender
+    stopped."""
+    s = sender(folder, mqtt_config(broker, topic_prefix, keepalive=60), STATION, run_id, spool_name="spool.sqlite")
+    # paho refuses a QoS 1 message while this many are unacknowledged (its own setting, no mock)
+    s.conn.client.max_queued_messages_set(1)
+    s.start()
+    try:
+        submit_ok(s, 0, Verdict.PASS)
+        assert wait_until(lambda: s.stats().acknowledged == 1, 10.0), "seq 0 (and the status before it) acked"
+        broker.pause()
+        with caplog.at_level(logging.INFO, logger="edge_inspector.publish"):
+            yield s
+    finally:
+        broker.resume()
+        s.stop(grace=2.0)
 
 
 def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -56,28 +60,15 @@ def test_a_refused_reject_copy_is_published_later_once_and_the_log_names_the_ref
         tmp_path: Path, fresh_broker: Any, mqtt_subscriber: Any, caplog: pytest.LogCaptureFixture) -> None:
     prefix = f"ei-refuse/{STATION}"
     sub = mqtt_subscriber(fresh_broker, f"{prefix}/+")
-    cfg = MqttConfig(host=fresh_broker.host, port=fresh_broker.port, topic_prefix="ei-refuse", connect_timeout=5.0,
-                     publish_timeout=2.0, reconnect_max_delay=1.0, keepalive=60)
-    s = VerdictSender(cfg, STATION, "run-refuse", Spool(tmp_path / "spool.sqlite"))
-    # paho refuses a QoS 1 message while this many are unacknowledged (its own setting, no mock)
-    s.conn.client.max_queued_messages_set(1)
-    s.start()
-    try:
-        submit(s, 0, Verdict.PASS)
-        assert wait_until(lambda: s.stats().acknowledged == 1, 10.0), "seq 0 (and the status before it) acked"
-        fresh_broker.pause()
-        with caplog.at_level(logging.INFO, logger="edge_inspector.publish"):
-            submit(s, 1, Verdict.FAIL)  # the verdict copy fills the client's queue: the reject copy is refused
-            assert wait_until(lambda: any("seq 1 " in m for m in refusals(caplog)), 10.0), "the sender met it"
-            fresh_broker.resume()
-            assert sub.wait_for(1, 20.0, where=lambda t, p: t.endswith("/reject") and p["seq"] == 1), \
-                "the refused reject copy is published once the client takes messages again"
-            submit(s, 2, Verdict.FAULT)
-            assert sub.wait_for(1, 20.0, where=lambda t, p: t.endswith("/reject") and p["seq"] == 2)
-            assert wait_until(lambda: s.stats().acknowledged == 3 and s.stats().depth == 0, 10.0), s.stats()
-    finally:
+    with refusing_run(tmp_path, fresh_broker, "ei-refuse", "run-refuse", caplog) as s:
+        submit_ok(s, 1, Verdict.FAIL)  # the verdict copy fills the client's queue: the reject copy is refused
+        assert wait_until(lambda: any("seq 1 " in m for m in refusals(caplog)), 10.0), "the sender met it"
         fresh_broker.resume()
-        s.stop(grace=2.0)
+        assert sub.wait_for(1, 20.0, where=lambda t, p: t.endswith("/reject") and p["seq"] == 1), \
+            "the refused reject copy is published once the client takes messages again"
+        submit_ok(s, 2, Verdict.FAULT)
+        assert sub.wait_for(1, 20.0, where=lambda t, p: t.endswith("/reject") and p["seq"] == 2)
+        assert wait_until(lambda: s.stats().acknowledged == 3 and s.stats().depth == 0, 10.0), s.stats()
     line = next(m for m in refusals(caplog) if "seq 1 " in m)
     assert f"publish on {prefix}/reject refused" in line, line
     assert f"{prefix}/verdict" not in line, "only the refused topic is named"
@@ -93,25 +84,13 @@ def test_a_verdict_whose_every_copy_is_refused_is_published_later_and_the_log_na
         tmp_path: Path, fresh_broker: Any, mqtt_subscriber: Any, caplog: pytest.LogCaptureFixture) -> None:
     prefix = f"ei-refuse2/{STATION}"
     sub = mqtt_subscriber(fresh_broker, f"{prefix}/+")
-    cfg = MqttConfig(host=fresh_broker.host, port=fresh_broker.port, topic_prefix="ei-refuse2", connect_timeout=5.0,
-                     publish_timeout=2.0, reconnect_max_delay=1.0, keepalive=60)
-    s = VerdictSender(cfg, STATION, "run-refuse2", Spool(tmp_path / "spool.sqlite"))
-    s.conn.client.max_queued_messages_set(1)
-    s.start()
-    try:
-        submit(s, 0, Verdict.PASS)
-        assert wait_until(lambda: s.stats().acknowledged == 1, 10.0)
-        fresh_broker.pause()
-        with caplog.at_level(logging.INFO, logger="edge_inspector.publish"):
-            submit(s, 1, Verdict.PASS)  # accepted: the client's queue is now full
-            submit(s, 2, Verdict.FAIL)  # both copies refused
-            assert wait_until(lambda: any("seq 2 " in m for m in refusals(caplog)), 10.0)
-            fresh_broker.resume()
-            assert sub.wait_for(1, 20.0, where=lambda t, p: t.endswith("/reject") and p["seq"] == 2)
-            assert wait_until(lambda: s.stats().acknowledged == 3 and s.stats().depth == 0, 10.0), s.stats()
-    finally:
+    with refusing_run(tmp_path, fresh_broker, "ei-refuse2", "run-refuse2", caplog) as s:
+        submit_ok(s, 1, Verdict.PASS)  # accepted: the client's queue is now full
+        submit_ok(s, 2, Verdict.FAIL)  # both copies refused
+        assert wait_until(lambda: any("seq 2 " in m for m in refusals(caplog)), 10.0)
         fresh_broker.resume()
-        s.stop(grace=2.0)
+        assert sub.wait_for(1, 20.0, where=lambda t, p: t.endswith("/reject") and p["seq"] == 2)
+        assert wait_until(lambda: s.stats().acknowledged == 3 and s.stats().depth == 0, 10.0), s.stats()
     line = next(m for m in refusals(caplog) if "seq 2 " in m)
     assert f"publish on {prefix}/verdict and {prefix}/reject refused" in line, line
     verdicts = [p["seq"] for t, p in sub.messages if t.endswith("/verdict")]

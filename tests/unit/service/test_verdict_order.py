@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_inspector.publish.sender import _seq_ranges
+from edge_inspector.publish.memory_fallback import seq_ranges
 from edge_inspector.service.verdict_order import DropOrder
 from edge_inspector.types import DroppedFrame
 
@@ -56,5 +56,5 @@ def test_any_interleaving_leaves_in_seq_order(is_frame: list[bool], rnd: object)
 
 
 def test_seq_ranges_for_the_stop_log() -> None:
-    assert _seq_ranges([7, 3, 4, 5, 9, 10]) == "3-5, 7, 9-10"
-    assert _seq_ranges(list(range(0, 100, 2)), limit=3) == "0, 2, 4 and 47 more ranges"
+    assert seq_ranges([7, 3, 4, 5, 9, 10]) == "3-5, 7, 9-10"
+    assert seq_ranges(list(range(0, 100, 2)), limit=3) == "0, 2, 4 and 47 more ranges"
