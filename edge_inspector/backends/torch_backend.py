@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..model.checkpoint import load_model
-from ..model.metadata import MetadataError
+from ..model.metadata import MetadataError, ModelMetadata
 from ..model.preprocess import preprocess
 from .base import Backend, BackendError, BackendOptions
 from .devices import resolve_device
@@ -29,10 +29,7 @@ class TorchBackend(Backend):
     name = "torch"
 
     def __init__(self, model_dir: Path, device: str = "auto", options: BackendOptions | None = None) -> None:
-        options = options or BackendOptions()
-        if options.precision not in ("auto", "fp32"):
-            raise BackendError(f"backend torch on {device}: precision {options.precision!r} needs CUDA "
-                               "(on a CPU use fp32, or onnxruntime with an int8 export)")
+        options = _fp32_options(options, device)
         self.device = resolve_device(device)
         self.max_batch = options.max_batch
         if options.threads > 0:
@@ -44,6 +41,21 @@ class TorchBackend(Backend):
         self.model: torch.nn.Module | None = model
         self.name = f"torch:{self.device}:fp32"
         log.info("loaded %s (%s) on %s", self.metadata.model_id, self.metadata.kind, self.device)
+
+    @classmethod
+    def from_module(cls, model: torch.nn.Module, metadata: ModelMetadata, device: str,
+                    options: BackendOptions | None = None) -> TorchBackend:
+        """A backend around a network already in memory on `device` (put in eval mode), with its metadata:
+        training scores its validation images through the same infer loop as evaluate, calibrate and the
+        daemon. close() lets go of the network; the caller still holds it."""
+        options = _fp32_options(options, device)
+        if options.threads > 0:
+            torch.set_num_threads(options.threads)
+        backend = cls.__new__(cls)
+        backend.device, backend.max_batch, backend.metadata = device, options.max_batch, metadata
+        backend.model = model.eval()
+        backend.name = f"torch:{device}:fp32"
+        return backend
 
     def is_open(self) -> bool:
         return self.model is not None
@@ -82,3 +94,12 @@ class TorchBackend(Backend):
         self.model = None
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
+
+
+def _fp32_options(options: BackendOptions | None, device: str) -> BackendOptions:
+    """The options (defaults for None), refused in one line unless they ask for fp32 or auto."""
+    options = options or BackendOptions()
+    if options.precision not in ("auto", "fp32"):
+        raise BackendError(f"backend torch on {device}: precision {options.precision!r} needs CUDA "
+                           "(on a CPU use fp32, or onnxruntime with an int8 export)")
+    return options

@@ -7,15 +7,9 @@ fastest pacing waits for queue space instead (nothing is lost), checking the sto
 Every decoded image is converted by convert.to_bgr8; one it cannot convert (or any error building the
 Frame) becomes a DroppedFrame of kind "unsupported" and capture goes on. A failed read of a live source is
 not a frame: it is counted, never dropped. After max_consecutive_failures failed reads in a row, or no frame
-for stall_seconds, the live source is closed and reopened until it works: after reconnect_seconds, then
-with the wait doubling up to reconnect_max_seconds (a camera rebooting is back quickly; a dead one is not
-hammered).
-health() tells the state (see health.CaptureHealth).
-
-At stop the consumer calls seal() before it drains the queue: a frame already numbered is handed over
-(queue, `unqueued` or the dropped list) before seal() returns, and a read that returns later (a source
-still inside read() when the daemon stopped) is not numbered, only counted in `late` and logged, so that
-every numbered frame gets exactly one verdict.
+for stall_seconds, the live source is closed and reopened until it works (reconnect.py).
+health() tells the state (see health.CaptureHealth); the numbering, the counters and the seal at stop are
+frame_ledger.py's.
 """
 
 from __future__ import annotations
@@ -24,12 +18,13 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass
 
 from ..types import DroppedFrame, Frame
 from .base import FrameSource, ReadResult
 from .convert import BIT_DEPTHS, UnsupportedFrame, to_bgr8
+from .frame_ledger import CaptureStats, FrameLedger
 from .health import CaptureHealth, HealthTracker
+from .reconnect import reopen
 
 log = logging.getLogger(__name__)
 
@@ -41,27 +36,6 @@ class _EndOfStream:
 
 END_OF_STREAM = _EndOfStream()  # put into the queue once the source is exhausted (or the thread failed)
 
-
-@dataclass(frozen=True)
-class CaptureStats:
-    """Counters since the thread started (frames_read: frames built; read_failures: live reads that got nothing)."""
-
-    frames_read: int
-    frames_queued: int
-    dropped_queue_full: int
-    unreadable: int
-    reconnects: int
-    fps_measured: float
-    read_failures: int
-    unsupported: int
-    state: str
-    late: int = 0  # frames read after seal() (the daemon had stopped): not numbered, no verdict
-
-
-
-def reconnect_delay(attempt: int, base: float, cap: float) -> float:
-    """Seconds to wait before reopen attempt `attempt` + 1: base, 2 base, 4 base, ... at most cap."""
-    return min(cap, base * 2.0 ** min(attempt, 30))
 
 class CaptureThread(threading.Thread):
     """Reads `source` until it ends or `stop_event` is set. Every get/put has a timeout.
@@ -99,34 +73,29 @@ class CaptureThread(threading.Thread):
         self.unqueued: Frame | None = None  # set at most once, when stopping
         self._what = source.describe()
         self._health = HealthTracker(self._what, source.live, stall_seconds, idle_ok)
-        self._lock = threading.Lock()
-        # held from numbering a read until it is handed over; seal() takes it, so nothing is numbered and lost
-        self._handover = threading.Lock()
-        self._sealed = False
-        self._late = 0
-        self._dropped: list[DroppedFrame] = []
-        self._seq = 0
-        self._read = self._queued = self._full = self._unreadable = self._reconnects = 0
-        self._read_failures = self._unsupported = 0
+        self._ledger = FrameLedger(self._what)
         self._build_error_logged = False
-        self._t0 = time.monotonic()
 
     def take_dropped(self) -> list[DroppedFrame]:
         """Hand over (and forget) the frames dropped since the last call, in seq order."""
-        with self._lock:
-            dropped, self._dropped = self._dropped, []
-        return dropped
+        return self._ledger.take_dropped()
 
     def stats(self) -> CaptureStats:
-        state = self._health.check()
-        with self._lock:
-            elapsed = max(1e-9, time.monotonic() - self._t0)
-            return CaptureStats(self._read, self._queued, self._full, self._unreadable, self._reconnects,
-                                self._read / elapsed, self._read_failures, self._unsupported, state, self._late)
+        return self._ledger.stats(self._health.check())
 
     def health(self) -> CaptureHealth:
         """The capture's state now; works while the loop is stuck inside a read."""
         return self._health.snapshot()
+
+    def next_seq(self) -> int:
+        """Reserve the next sequence number (thread-safe): a FAULT for a part that has no frame (a trigger
+        whose window passed) takes its place in the sequence like a dropped frame."""
+        return self._ledger.next_seq()
+
+    def seal(self, timeout: float = 1.0) -> None:
+        """Number no more reads (call when stopping, before draining the queue): returns once a read being
+        numbered now is handed over; reads that return later are counted as late and logged, not numbered."""
+        self._ledger.seal(timeout)
 
     def run(self) -> None:
         try:
@@ -161,8 +130,7 @@ class CaptureThread(threading.Thread):
                 continue
             if result.kind == "failed":  # nothing came: not a frame, so never a FAULT
                 failures += 1
-                with self._lock:
-                    self._read_failures += 1
+                self._ledger.count(read_failures=1)
                 if failures >= self.max_failures:
                     self._health.set("stalled", f"{failures} failed reads in a row ({result.reason})")
             else:
@@ -191,29 +159,6 @@ class CaptureThread(threading.Thread):
             self._health.beat()
         return self.stop_event.is_set()
 
-    def next_seq(self) -> int:
-        """Reserve the next sequence number (thread-safe): a FAULT for a part that has no frame (a trigger
-        whose window passed) takes its place in the sequence like a dropped frame."""
-        return self._next_seq()
-
-    def _next_seq(self) -> int:
-        with self._lock:
-            seq, self._seq = self._seq, self._seq + 1
-        return seq
-
-    def _drop(self, result: ReadResult, reason: str, kind: str, seq: int | None = None) -> None:
-        now = time.time(), time.monotonic()
-        seq = self._next_seq() if seq is None else seq
-        with self._lock:
-            self._dropped.append(DroppedFrame(seq, now[0], now[1], result.source_index, result.name, reason, kind))
-            if kind == "unreadable":
-                self._unreadable += 1
-            elif kind == "unsupported":
-                self._unsupported += 1
-            else:
-                self._full += 1
-        log.warning("frame %d (%s) not inspected: %s", seq, result.name, reason)
-
     def _build(self, result: ReadResult, seq: int) -> Frame | None:
         """The Frame for one read, or None after dropping it: no frame's content may end capture."""
         try:
@@ -222,58 +167,40 @@ class CaptureThread(threading.Thread):
             image = to_bgr8(result.image, self.bit_depth)
             return Frame(seq, time.time(), time.monotonic(), image, result.source_index, result.name)
         except UnsupportedFrame as exc:
-            self._drop(result, f"unsupported frame: {exc}", "unsupported", seq=seq)
+            self._ledger.drop(result, f"unsupported frame: {exc}", "unsupported", seq=seq)
         except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the line
             if not self._build_error_logged:  # the traceback once; every drop still gets its line
                 log.exception("cannot build frame %d (%s)", seq, result.name)
                 self._build_error_logged = True
-            self._drop(result, f"unsupported frame: cannot build it: {exc!r}", "unsupported", seq=seq)
+            self._ledger.drop(result, f"unsupported frame: cannot build it: {exc!r}", "unsupported", seq=seq)
         return None
 
-    def seal(self, timeout: float = 1.0) -> None:
-        """Number no more reads (call when stopping, before draining the queue): returns once a read being
-        numbered now is handed over; reads that return later are counted as late and logged, not numbered."""
-        got = self._handover.acquire(timeout=timeout)
-        try:
-            with self._lock:
-                self._sealed = True
-        finally:
-            if got:
-                self._handover.release()
-        if not got:
-            log.warning("%s: a frame was still being handed over %g s after the stop; it may get no verdict",
-                        self._what, timeout)
-
     def _hand_over(self, result: ReadResult) -> None:
-        with self._handover:
-            if self._sealed:
-                with self._lock:
-                    self._late += 1
+        with self._ledger.handing_over() as open_:
+            if not open_:
                 log.warning("frame %s from %s read after the daemon stopped taking frames: not numbered, "
                             "no verdict", result.name, self._what)
             elif result.kind == "unreadable":
-                self._drop(result, f"unreadable: {result.reason}", "unreadable")
+                self._ledger.drop(result, f"unreadable: {result.reason}", "unreadable")
             else:
                 self._deliver(result)
 
     def _deliver(self, result: ReadResult) -> None:
-        seq = self._next_seq()
+        seq = self._ledger.next_seq()
         frame = self._build(result, seq)
         if frame is None:
             return
-        with self._lock:
-            self._read += 1
+        self._ledger.count(read=1)
         if self.realtime:
             try:
                 self.queue.put_nowait(frame)
             except queue.Full:
-                self._drop(result, "queue full (scorer slower than the source)", "queue_full", seq=seq)
+                self._ledger.drop(result, "queue full (scorer slower than the source)", "queue_full", seq=seq)
                 return
         elif not self._put_blocking(frame):
             self.unqueued = frame  # numbered but stopped before it fit: the consumer still judges it
             return
-        with self._lock:
-            self._queued += 1
+        self._ledger.count(queued=1)
 
     def _put_blocking(self, item: object) -> bool:
         """Wait for queue space, but give up when stopping. END_OF_STREAM is always delivered."""
@@ -287,28 +214,11 @@ class CaptureThread(threading.Thread):
                 self._health.beat()
 
     def _reconnect(self) -> None:
-        """Close the source and reopen it, with backoff (reconnect_delay), until it opens or capture stops."""
-        self._health.closed(f"closed; reopening in {self.reconnect_seconds:g} s")
-        try:
-            self.source.close()
-        except Exception:  # noqa: BLE001 - a broken device may fail to close; reopening is what matters
-            log.exception("closing %s failed", self._what)
-        attempt, last_error = 0, ""
-        while not self._wait(reconnect_delay(attempt, self.reconnect_seconds, self.reconnect_max_seconds)):
-            attempt += 1
-            try:
-                self.source.open()
-            except Exception as exc:  # noqa: BLE001 - keep trying; a camera may come back
-                self._health.beat()
-                error = " ".join(str(exc).split()) or repr(exc)
-                self._health.set("reconnecting", f"reopen failed: {error} (attempt {attempt})")
-                if error != last_error:  # one line per kind of failure, not one per attempt
-                    log.warning("%s: reopen failed: %s (retrying with backoff %g..%g s)", self._what, error,
-                                self.reconnect_seconds, self.reconnect_max_seconds)
-                last_error = error
-                continue
-            with self._lock:
-                self._reconnects += 1
-            self._health.opened(f"reopened after {attempt} attempt(s), waiting for a frame")
-            log.info("%s: reopened after %d attempt(s)", self._what, attempt)
+        """Close the source and reopen it, with backoff, until it opens or capture stops."""
+        attempt = reopen(self.source, self._health, self._wait, self.reconnect_seconds, self.reconnect_max_seconds,
+                         self._what)
+        if attempt is None:
             return
+        self._ledger.count(reconnects=1)
+        self._health.opened(f"reopened after {attempt} attempt(s), waiting for a frame")
+        log.info("%s: reopened after %d attempt(s)", self._what, attempt)

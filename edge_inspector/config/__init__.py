@@ -1,6 +1,6 @@
 """Typed configuration: models and the YAML loader."""
 
-from .loader import ConfigError, load_config, parse_config
+from .loader import ConfigError, load_config
 from .models import (
     Config,
     DashboardConfig,
@@ -15,6 +15,7 @@ from .models import (
     SpoolConfig,
     TriggerConfig,
 )
+from .typed_build import parse_config
 
 __all__ = [
     "Config",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..model.backbone import pretrained_weights_available
 from . import presets
-from .loop import TrainConfig, TrainResult, train
+from .loop import train
+from .train_config import TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
 

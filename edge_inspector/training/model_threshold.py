@@ -8,8 +8,9 @@ With only good parts an F1-optimal threshold is undefined (it flags every frame)
   0.5 % at 95 % takes at least 598 good images (597 with none rejected is not enough); with fewer the threshold is
   the highest good score plus 10 % of the good spread (highest minus median), and the calibration record
   carries the warning. A model's threshold and a profile's therefore mean the same thing.
-* The scores are the ones the daemon computes: the max of the map over the inspected pixels (the part mask,
-  if the model has one) and, for a tiled model, of the stitched full-frame map (training/tiled_validation.py).
+* The scores are the ones the daemon computes, through the same backend loop (training/validation_scores.py):
+  the max of the map over the inspected pixels (the part mask, if the model has one) and, for a tiled model, of
+  the stitched full-frame map (training/tiled_validation.py).
 * pixel_threshold only shapes the reported regions: the 99.9th percentile of all good validation pixels
   (so good texture is not boxed), raised to at least half the image threshold (so faint halos do not
   merge regions), and never above the image threshold (so a failing part always has a region). For the
@@ -24,28 +25,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from ..evaluation.policies import DEFAULT_CONFIDENCE, DEFAULT_TARGET, target_false_reject
-from ..model.metadata import ModelMetadata
-from ..model.preprocess import normalise
 
 log = logging.getLogger(__name__)
-
-
-@torch.inference_mode()
-def score_images(model: nn.Module, rgb: np.ndarray, meta: ModelMetadata, device: str,
-                 batch: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """Scores [N] and maps [N,h,w] for uint8 RGB images at input size."""
-    model.eval()
-    scores, maps = [], []
-    for i in range(0, len(rgb), batch):
-        x = torch.from_numpy(normalise(rgb[i:i + batch], meta)).to(device)
-        amap, score = model(x)
-        maps.append(amap[:, 0].float().cpu().numpy())
-        scores.append(score.float().cpu().numpy())
-    return np.concatenate(scores), np.concatenate(maps)
 
 
 def calibrate(scores: np.ndarray, maps: np.ndarray | Sequence[np.ndarray], frr_target: float = DEFAULT_TARGET,

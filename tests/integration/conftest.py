@@ -21,7 +21,8 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pa
     if not os.environ.get("CI"):  # in CI torch is installed by .ci/run: an ImportError must fail, not skip
         pytest.importorskip("torch", reason="training the test model needs torch (pip install .[train])")
     from edge_inspector.synth import generate_dataset
-    from edge_inspector.training.loop import TrainConfig, train
+    from edge_inspector.training.loop import train
+    from edge_inspector.training.train_config import TrainConfig
 
     # EI_TEST_MODEL_CACHE=DIR (opt-in, local runs only): reuse the model an earlier session trained into DIR with
     # this same recipe, so that repeated runs on a loaded machine do not retrain it; CI never sets it.

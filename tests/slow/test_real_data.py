@@ -35,7 +35,8 @@ def test_scratch_autoencoder_detects_real_defects(tmp_path: Path, category: str)
     parts; the documented numbers are held by the protocol tests below."""
     pytest.importorskip("torch")
     from edge_inspector.cli.evaluate import cmd_evaluate as evaluate
-    from edge_inspector.training.loop import TrainConfig, train
+    from edge_inspector.training.loop import train
+    from edge_inspector.training.train_config import TrainConfig
 
     data = SHARED / category
     result = train(data, tmp_path / "model", TrainConfig(kind="scratch", input_size=64, encoder_layers=2, width=64,

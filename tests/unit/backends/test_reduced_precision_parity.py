@@ -40,7 +40,8 @@ class Bf16Autocast(TorchBackend):
 def trained(tmp_path_factory: pytest.TempPathFactory, one_torch_thread: None) -> tuple[Path, Path]:
     """(model dir, data dir): a scratch autoencoder trained in fp32 on 24 synthetic parts, 8 epochs."""
     from edge_inspector.synth import generate_dataset
-    from edge_inspector.training.loop import TrainConfig, train
+    from edge_inspector.training.loop import train
+    from edge_inspector.training.train_config import TrainConfig
 
     root = tmp_path_factory.mktemp("precision")
     data = generate_dataset(root / "data", "brushed_metal", n_train=24, n_test_good=4, n_test_defect_per_type=1,

@@ -369,7 +369,7 @@ def test_video_with_a_corrupt_frame_faults_that_frame_and_a_truncated_video_just
 
 
 def test_reopening_backs_off_from_reconnect_seconds_up_to_the_cap() -> None:
-    from edge_inspector.capture.thread import reconnect_delay
+    from edge_inspector.capture.reconnect import reconnect_delay
 
     assert [reconnect_delay(a, 2.0, 30.0) for a in range(7)] == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert reconnect_delay(10_000, 0.5, 5.0) == 5.0  # no overflow after days of a dead camera

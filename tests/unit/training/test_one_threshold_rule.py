@@ -15,8 +15,8 @@ pytest.importorskip("torch", reason="training's calibration imports torch (pip i
 
 from edge_inspector.calibration import calibration_run  # noqa: E402
 from edge_inspector.evaluation import policies  # noqa: E402
-from edge_inspector.training.loop import TrainConfig  # noqa: E402
 from edge_inspector.training.model_threshold import calibrate  # noqa: E402
+from edge_inspector.training.train_config import TrainConfig  # noqa: E402
 
 
 def binom_cdf(k: int, n: int, p: float) -> float:

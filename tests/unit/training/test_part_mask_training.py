@@ -22,7 +22,7 @@ from edge_inspector.model.part_mask import PART_MASK_FILE, part_at, part_scores,
 from edge_inspector.service.profile_settings import resolve_settings  # noqa: E402
 from edge_inspector.training.augment import simulate_anomalies  # noqa: E402
 from edge_inspector.training.data import load_tiles, part_weights  # noqa: E402
-from edge_inspector.training.loop import _mean_over  # noqa: E402
+from edge_inspector.training.objective import mean_over  # noqa: E402
 from edge_inspector.training.part_region import augment_with_part  # noqa: E402
 from edge_inspector.types import Verdict  # noqa: E402
 
@@ -38,11 +38,11 @@ def test_background_error_costs_nothing_when_training_on_the_part() -> None:
     err[..., :8] = 5.0  # error only on the left half
     part = torch.zeros(2, 1, 16, 16)
     part[..., 8:] = 1.0  # the part is the right half
-    assert float(_mean_over(err, part)) == 0.0
-    assert float(_mean_over(err, None)) == pytest.approx(2.5)
+    assert float(mean_over(err, part)) == 0.0
+    assert float(mean_over(err, None)) == pytest.approx(2.5)
     err[..., 8:] = 1.0
-    assert float(_mean_over(err, part)) == pytest.approx(1.0)  # a mean over the part's pixels only
-    assert float(_mean_over(err, torch.zeros(2, 1, 16, 16))) == 0.0  # a tile with no part: no NaN
+    assert float(mean_over(err, part)) == pytest.approx(1.0)  # a mean over the part's pixels only
+    assert float(mean_over(err, torch.zeros(2, 1, 16, 16))) == 0.0  # a tile with no part: no NaN
 
 
 def test_simulated_anomalies_land_on_the_part_only() -> None:

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch", reason="training tests need torch (pip inst
 
 from edge_inspector.model.metadata import ModelMetadata  # noqa: E402
 from edge_inspector.training.crops import RandomCrops  # noqa: E402
-from edge_inspector.training.loop import TrainConfig, train  # noqa: E402
+from edge_inspector.training.loop import train  # noqa: E402
+from edge_inspector.training.train_config import TrainConfig  # noqa: E402
 
 META = ModelMetadata(model_id="", kind="scratch", input_size=(32, 32), arch={})
 

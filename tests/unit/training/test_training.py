@@ -15,8 +15,10 @@ from edge_inspector.backends import create_backend  # noqa: E402
 from edge_inspector.model.metadata import ModelMetadata  # noqa: E402
 from edge_inspector.training.augment import augment_batch, crack_masks, simulate_anomalies  # noqa: E402
 from edge_inspector.training.data import data_hash, good_image_files, is_grayscale, split_train_val  # noqa: E402
-from edge_inspector.training.loop import TrainConfig, TrainResult, lr_factor, train  # noqa: E402
+from edge_inspector.training.loop import train  # noqa: E402
+from edge_inspector.training.lr_schedule import lr_factor  # noqa: E402
 from edge_inspector.training.model_threshold import calibrate  # noqa: E402
+from edge_inspector.training.train_config import TrainConfig, TrainResult  # noqa: E402
 
 SIZE = 64
 
