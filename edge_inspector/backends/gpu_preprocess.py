@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..model.metadata import ModelMetadata
-from ..model.preprocess import roi_bounds
+from ..model.preprocess import crop_roi  # one ROI geometry for numpy and torch; re-exported
 
 Mode = Literal["area", "area_linear", "linear"]
 COEF_SCALE = 2048  # cv2 INTER_RESIZE_COEF_SCALE: 11-bit fixed-point interpolation weights for uint8
@@ -95,14 +95,6 @@ def resize_modes(in_hw: tuple[int, int], out_hw: tuple[int, int]) -> tuple[Mode,
     if src_h >= dst_h and src_w >= dst_w:
         return "area", "area"
     return "area_linear", "area_linear"
-
-
-def crop_roi(frame: torch.Tensor, roi: tuple[int, int, int, int] | None) -> torch.Tensor:
-    """The ROI of an HxWx3 frame tensor on its own device (a view), clipped like model.preprocess.crop_roi."""
-    if roi is None:
-        return frame
-    x0, y0, x1, y1 = roi_bounds(roi, int(frame.shape[0]), int(frame.shape[1]))
-    return frame[y0:y1, x0:x1]
 
 
 def resize_area(image: torch.Tensor, wy: torch.Tensor, wx: torch.Tensor, half_up: bool) -> torch.Tensor:

@@ -6,12 +6,12 @@ machine without it.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 
 from .base import Backend, BackendError, BackendOptions
 from .devices import check_device
+from .lazy_lookup import UnknownName, lazy_lookup
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,8 @@ REGISTRY: dict[str, str] = {
 }
 # What `model.backend` accepts: the registered backends and `auto`, which picks one of them.
 BACKEND_NAMES = ("auto", *REGISTRY)
+# The pip extra that installs what a backend's module needs.
+EXTRAS = {"torch": "torch", "onnxruntime": "onnx", "tensorrt": "trt"}
 
 
 def create_backend(name: str, model_dir: Path, device: str = "auto",
@@ -51,17 +53,14 @@ def create_backend(name: str, model_dir: Path, device: str = "auto",
 
 
 def _create(name: str, model_dir: Path, device: str, options: BackendOptions) -> Backend:
-    target = REGISTRY.get(name)
-    if target is None:
-        raise BackendError(f"backend {name!r} is not available (known: {', '.join(BACKEND_NAMES)})")
-    module_name, attr = target.split(":")
     try:
-        module = importlib.import_module(module_name)
+        factory = lazy_lookup(REGISTRY, name)
+    except UnknownName:
+        raise BackendError(f"backend {name!r} is not available (known: {', '.join(BACKEND_NAMES)})") from None
     except ImportError as exc:
-        extra = {"torch": "torch", "onnxruntime": "onnx", "tensorrt": "trt"}[name]
         raise BackendError(f"backend {name!r} needs a package that is not installed: {exc.name} "
-                           f"(pip install edge-inspector[{extra}])") from None
-    backend: Backend = getattr(module, attr)(model_dir, device, options)
+                           f"(pip install edge-inspector[{EXTRAS[name]}])") from None
+    backend: Backend = factory(model_dir, device, options)
     if options.tiling is not None:
         from .tiled import TiledBackend
 

@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..backends import BackendOptions, create_backend
 from ..config.models import InspectionConfig
 from ..evaluation import policies
 from ..evaluation.progress import ProgressBar
-from ..model.part_mask import part_scores
+from ..model.part_mask import check_fits, load_ignore, part_scores
 from ..model.tiling import TileSpec
 from ..postprocess import inspection_mask, regions
 from ..training.data import image_files, read_bgr
@@ -121,15 +120,12 @@ def run_calibration(req: CalibrationRequest, show_progress: bool = True) -> tupl
         raise CalibrationError(f"--good {', '.join(map(str, req.good))}: no good images found")
     if req.policy in ("max-f1", "target-escape") and not defects:
         raise CalibrationError(f"--policy {req.policy} needs labelled defective images: pass --defects DIR")
-    ignore = None
-    if req.ignore_mask is not None:
-        ignore = cv2.imread(str(req.ignore_mask), cv2.IMREAD_GRAYSCALE)
-        if ignore is None:
-            raise FileNotFoundError(f"--ignore-mask {req.ignore_mask}: not a readable image")
+    # the daemon's loader and checks (model/part_mask.load_ignore); each image is checked against it in _score
+    ignore = None if req.ignore_mask is None else load_ignore(req.ignore_mask)
     backend = create_backend(req.backend, req.model_dir, req.device,
                              BackendOptions(threads=req.threads, tiling=req.tiling))
     try:
-        rows, maps = _score(backend, items, req.roi, ignore, show_progress)
+        rows, maps = _score(backend, items, req.roi, ignore, show_progress, req.ignore_mask)
         meta, backend_name = backend.metadata, backend.name
     finally:
         backend.close()
@@ -186,7 +182,7 @@ def _verdict_warnings(result: policies.PolicyResult, rows: list[ImageRow], min_a
 
 
 def _score(backend: Any, items: list[tuple[Path, str, str]], roi: list[int] | None, ignore: np.ndarray | None,
-           show_progress: bool) -> tuple[list[ImageRow], list[np.ndarray]]:
+           show_progress: bool, mask_path: Path | None = None) -> tuple[list[ImageRow], list[np.ndarray]]:
     backend.warmup()
     bar = ProgressBar("calibrate") if show_progress else None
     rows, maps = [], []
@@ -195,6 +191,8 @@ def _score(backend: Any, items: list[tuple[Path, str, str]], roi: list[int] | No
             image = read_bgr(path)
         except ValueError as exc:
             raise CalibrationError(str(exc)) from None
+        if ignore is not None:
+            check_fits(ignore, image.shape[:2], mask_path or "(in memory)")
         out = backend.infer([image])[0]
         amap = out.map
         keep = inspection_mask(amap.shape, roi, ignore)

@@ -7,10 +7,10 @@ with one line that says what to install.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Callable
 
+from ..backends.lazy_lookup import UnknownName, lazy_lookup
 from ..config import SourceConfig
 from .base import FrameSource, SourceError
 from .genicam_gi import INSTALL_HINT
@@ -34,16 +34,13 @@ INSTALL = {"genicam": INSTALL_HINT}
 
 def source_factory(kind: str) -> Callable[[SourceConfig], FrameSource]:
     """The factory of a source kind; SourceError naming the kind when it is unknown or cannot be imported."""
-    target = REGISTRY.get(kind)
-    if target is None:
-        raise SourceError(f"source.kind {kind!r} is not a source kind (known: {', '.join(SOURCE_KINDS)})")
-    module_name, attr = target.split(":")
     try:
-        module = importlib.import_module(module_name)
+        factory: Callable[[SourceConfig], FrameSource] = lazy_lookup(REGISTRY, kind)
+    except UnknownName:
+        raise SourceError(f"source.kind {kind!r} is not a source kind (known: {', '.join(SOURCE_KINDS)})") from None
     except ImportError as exc:
         raise SourceError(f"source.kind {kind}: needs a package that is not installed: {exc.name} "
                           f"({INSTALL.get(kind, 'pip install edge-inspector')})") from None
-    factory: Callable[[SourceConfig], FrameSource] = getattr(module, attr)
     return factory
 
 

@@ -63,7 +63,7 @@ def credential(name: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def read_secret_text(path: Path, key: str) -> str:
+def _read_text(path: Path, key: str) -> str:
     """The whole text of a secret file after check_secret_file(); at most MAX_SECRET_BYTES are read."""
     check_secret_file(path, key)
     try:
@@ -77,11 +77,17 @@ def read_secret_text(path: Path, key: str) -> str:
 
 
 def read_secret(path: Path, key: str) -> str:
-    """The first line of `path`, stripped; SecretError names `key` and the file (also when others can read it)."""
-    lines = read_secret_text(path, key).strip().splitlines()
-    if not lines or not lines[0].strip():
+    """The secret in `path`: the one rule for every secret file (the MQTT password, the dashboard token, a
+    credential). Refused, with a SecretError naming `key` and the file: a file others can read or change
+    (check_secret_file), over MAX_SECRET_BYTES, not UTF-8, empty, or with more than one line. Surrounding
+    whitespace, a trailing newline included, is stripped. (A second line used to be ignored for passwords
+    and refused for tokens: the stricter rule won, as a stray line is a paste gone wrong, not a secret.)"""
+    lines = [line.strip() for line in _read_text(path, key).strip().splitlines()]
+    if not lines or not lines[0]:
         raise SecretError(f"{key} {path}: empty")
-    return lines[0].strip()
+    if len(lines) > 1:
+        raise SecretError(f"{key} {path}: {len(lines)} lines; expected the secret alone on one line")
+    return lines[0]
 
 
 def load_secrets(cfg: Config, source: Path) -> Config:

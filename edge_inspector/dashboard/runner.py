@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..config import DashboardConfig
-from ..config.secrets import SecretError, read_secret_text
+from ..config.secrets import SecretError, read_secret
 from ..errors import UserError
 from ..service.control import DaemonControl
 
@@ -25,8 +25,8 @@ def read_token(path: Path | None) -> str:
     """The token in `path` (surrounding whitespace stripped); DashboardError names the file."""
     if path is None:
         raise DashboardError("dashboard.token_file: required when the dashboard is enabled")
-    try:  # refused when others can read it: a token they can read is no protection
-        token = read_secret_text(path, "dashboard.token_file").strip()
+    try:  # the rule of every secret file (config/secrets.read_secret): private, bounded, one line
+        token = read_secret(path, "dashboard.token_file")
     except SecretError as exc:
         raise DashboardError(str(exc)) from None
     if len(token) < MIN_TOKEN or any(c.isspace() for c in token):

@@ -13,7 +13,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..backends.base import BackendOptions
@@ -23,17 +22,6 @@ from ..model.metadata import METADATA_FILE, ModelMetadata
 from . import ExportError
 
 STAGING_DIR = ".precision-check"
-
-
-def good_frames(files: list[Path]) -> list[np.ndarray]:
-    """The BGR images of good parts the plan is checked on."""
-    frames = []
-    for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ExportError(f"{path}: not a readable image")
-        frames.append(image)
-    return frames
 
 
 def check_plan(plan: Any, precision: str, model_dir: Path, out_dir: Path, runtime: RuntimeInfo,

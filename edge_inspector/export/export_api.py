@@ -107,16 +107,12 @@ def checkpoint_scores(model_dir: Path, meta: ModelMetadata, files: list[Path]) -
     import torch
 
     from ..model.checkpoint import load_model
+    from ..model.image_file import read_frames
     from ..model.preprocess import preprocess
     from ..training.augment import simulate_anomalies
 
     model, _ = load_model(model_dir, "cpu")
-    frames = []
-    for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ExportError(f"int8 check image {path}: cannot decode it")
-        frames.append(image)
+    frames = read_frames(files, what="int8 check image")
     mean = torch.tensor(meta.mean).view(1, 3, 1, 1)
     std = torch.tensor(meta.std).view(1, 3, 1, 1)
     x = torch.from_numpy(preprocess(frames, meta))

@@ -41,15 +41,11 @@ SCOPE_KEY = "pkg.torch.onnx.name_scopes"
 
 def calibration_batches(files: list[Path], meta: ModelMetadata) -> Iterator[np.ndarray]:
     """uint8 RGB NHWC batches of one image each, prepared exactly like inference input."""
-    import cv2
-
+    from ..model.image_file import read_frames
     from ..model.preprocess import to_input_images
 
     for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ExportError(f"calibration image {path}: cannot decode it")
-        yield to_input_images([image], meta)
+        yield to_input_images(read_frames([path], what="calibration image"), meta)
 
 
 def fp32_nodes(model_path: Path, modules: tuple[str, ...]) -> list[str]:

@@ -23,7 +23,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..backends.engine_tag import (
@@ -36,11 +35,12 @@ from ..backends.engine_tag import (
     write_tag,
 )
 from ..backends.precision_parity import PRECISION_TOLERANCE
+from ..model.image_file import read_frames
 from ..model.metadata import METADATA_FILE, ModelMetadata
 from ..model.part_mask import copy_part_mask
 from ..model.preprocess import to_input_images
 from . import ExportError
-from .engine_precision import check_plan, good_frames
+from .engine_precision import check_plan
 from .onnx_export import ONNX_FILE, file_sha256
 
 BUILD_PRECISIONS = ("fp16", "fp32", "int8")
@@ -68,12 +68,7 @@ def calibration_batches(files: list[Path], meta: ModelMetadata, batch: int) -> I
     The images that do not fill a last batch are left out: a calibration batch has one fixed shape.
     """
     for i in range(0, len(files) - batch + 1, batch):
-        frames = []
-        for path in files[i:i + batch]:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise ExportError(f"{path}: not a readable image")
-            frames.append(image)
+        frames = read_frames(files[i:i + batch], what="calibration image")
         yield np.ascontiguousarray(to_input_images(frames, meta))
 
 
@@ -126,7 +121,7 @@ def build_engine(model_dir: Path, precision: str = "fp16", calib_dir: Path | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     if precision != "fp32":
         folder = parity_dir or calib_dir
-        images = good_frames(calibration_files(folder, parity_images)) if folder is not None else []
+        images = [] if folder is None else read_frames(calibration_files(folder, parity_images), what="check image")
         say(f"checking the {precision} engine against the fp32 graph on {len(images)} good images"
             f"{f' from {folder}' if folder else ''} and synthetic check frames")
         parity = check_plan(plan, precision, model_dir, out_dir, runtime, digest, engine_batch, images,

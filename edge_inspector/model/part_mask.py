@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .image_file import ImageFileError, file_label, read_image_file
 from .metadata import MetadataError, ModelMetadata
 
 PART_MASK_FILE = "part_mask.png"
@@ -39,14 +40,37 @@ def part_mask_path(model_dir: Path, meta: ModelMetadata) -> Path | None:
     return path
 
 
-def load_ignore(path: Path) -> np.ndarray:
-    """An ignore-mask PNG as uint8 (nonzero = not inspected); one line naming the file otherwise."""
-    ignore = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if ignore is None:
-        raise ValueError(f"mask {path}: missing or not an image")
-    if ignore.min() == ignore.max() and ignore.max() > 0:
-        raise ValueError(f"mask {path}: every pixel is ignored, nothing would be inspected")
-    return ignore
+def load_ignore(path: Path, frame_shape: tuple[int, int] | None = None) -> np.ndarray:
+    """An ignore-mask PNG as uint8 [h, w] (nonzero = not inspected): the one loader of the daemon (profile
+    and model part masks), `calibrate`, `evaluate` and training. ImageFileError, one line naming the file,
+    when it is missing or not an image (model/image_file.py), not 8-bit grey (colour would be turned to grey
+    by luminance, 16 bits scaled down: neither is what was drawn), ignores every pixel (nothing would be
+    judged: every part would pass), or, with `frame_shape` (h, w), has another aspect than the frames."""
+    raw = read_image_file(path, cv2.IMREAD_UNCHANGED, what="ignore mask")
+    name = f"ignore mask {file_label(path)}"
+    if raw.dtype != np.uint8:
+        raise ImageFileError(f"{name}: {raw.dtype} pixels; expected an 8-bit grey PNG (0 = inspected)")
+    if raw.ndim == 3:
+        colour = raw[..., :3]
+        if colour.shape[2] == 3 and not (np.array_equal(colour[..., 0], colour[..., 1])
+                                         and np.array_equal(colour[..., 0], colour[..., 2])):
+            raise ImageFileError(f"{name}: {raw.shape[2]} channels in colour; expected one grey channel "
+                                 "(0 = inspected, nonzero = ignored)")
+        raw = np.ascontiguousarray(colour[..., 0])
+    if raw.min() == raw.max() and raw.max() > 0:
+        raise ImageFileError(f"{name}: every pixel is ignored, nothing would be inspected")
+    if frame_shape is not None:
+        check_fits(raw, frame_shape, path)
+    return raw
+
+
+def check_fits(ignore: np.ndarray, frame_shape: tuple[int, int], path: Path | str) -> None:
+    """ImageFileError unless an ignore mask has the frames' aspect (within 1%): it is resized to each frame
+    nearest-neighbour (part_at), so a mask drawn for another camera or crop would ignore the wrong pixels."""
+    (mh, mw), (fh, fw) = ignore.shape[:2], frame_shape[:2]
+    if abs(mw * fh - fw * mh) > 0.01 * fw * mh:
+        raise ImageFileError(f"ignore mask {file_label(path)}: {mw}x{mh} pixels, the frames are {fw}x{fh}: "
+                             "draw it at frame size")
 
 
 def part_at(ignore: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

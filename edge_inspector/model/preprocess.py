@@ -6,6 +6,7 @@ Every backend uses these two functions, so an exported engine sees exactly what 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol, TypeVar
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ from .metadata import ModelMetadata
 
 def roi_bounds(roi: tuple[int, int, int, int], height: int, width: int) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) of an (x, y, w, h) ROI clipped to a height x width frame; ValueError when nothing is
-    left. The one ROI check shared by the numpy crop here and the torch crop in backends/gpu_preprocess.py."""
+    left. The one ROI check, used by crop_roi (numpy frames and torch tensors alike)."""
     x, y, w, h = roi
     x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
     if x1 <= x0 or y1 <= y0:
@@ -23,12 +24,26 @@ def roi_bounds(roi: tuple[int, int, int, int], height: int, width: int) -> tuple
     return x0, y0, x1, y1
 
 
-def crop_roi(image: np.ndarray, roi: tuple[int, int, int, int] | None) -> np.ndarray:
-    """The region of interest of a frame, clipped to the frame."""
+class _Frame(Protocol):
+    """What a crop needs of a frame: an HxW[xC] shape and slicing (a numpy array or a torch tensor)."""
+
+    @property
+    def shape(self) -> Sequence[int]: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
+
+
+FrameT = TypeVar("FrameT", bound=_Frame)
+
+
+def crop_roi(image: FrameT, roi: tuple[int, int, int, int] | None) -> FrameT:
+    """The region of interest of a frame, clipped to the frame (roi_bounds), as a view of the same array
+    type: the one crop of the numpy path here and the torch path (backends/gpu_preprocess.py)."""
     if roi is None:
         return image
-    x0, y0, x1, y1 = roi_bounds(roi, image.shape[0], image.shape[1])
-    return image[y0:y1, x0:x1]
+    x0, y0, x1, y1 = roi_bounds(roi, int(image.shape[0]), int(image.shape[1]))
+    cropped: FrameT = image[y0:y1, x0:x1]
+    return cropped
 
 
 def resize_to_input(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:

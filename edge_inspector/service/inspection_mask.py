@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from ..model.part_mask import part_scores
+from ..model.part_mask import load_ignore, part_scores
 from ..postprocess import inspection_mask
 
 
@@ -23,10 +22,8 @@ class InspectionMask:
     def __init__(self, roi: list[int] | None, ignore_mask: Path | None, *, ignore: np.ndarray | None = None) -> None:
         self.roi = roi
         self.ignore: np.ndarray | None = ignore  # an already loaded mask (a new ROI keeps the old mask)
-        if ignore_mask is not None:
-            self.ignore = cv2.imread(str(ignore_mask), cv2.IMREAD_GRAYSCALE)
-            if self.ignore is None:
-                raise FileNotFoundError(f"ignore mask {ignore_mask}: missing or not an image")
+        if ignore_mask is not None:  # calibrate's checks, word for word (model/part_mask.load_ignore)
+            self.ignore = load_ignore(ignore_mask)
         self._cache: dict[tuple[int, int], np.ndarray | None] = {}
 
     def _keep(self, shape: tuple[int, ...]) -> np.ndarray | None:

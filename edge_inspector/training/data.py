@@ -15,6 +15,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from ..model.image_file import read_image_file
 from ..model.preprocess import crop_roi, resize_to_input
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
@@ -57,11 +58,8 @@ def data_hash(files: list[Path]) -> str:
 
 
 def read_bgr(path: Path) -> np.ndarray:
-    """Decode an image file as BGR uint8; a clear error naming the file otherwise."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot decode image {path}")
-    return image
+    """Decode an image file as BGR uint8; ImageFileError (a ValueError) naming the file otherwise."""
+    return read_image_file(path, cv2.IMREAD_COLOR)
 
 
 def load_images(files: list[Path], input_size: tuple[int, int],
@@ -117,9 +115,7 @@ def part_weights(files: list[Path], ignore: np.ndarray, input_size: tuple[int, i
 
 
 def _image_shape(path: Path) -> tuple[int, int]:
-    image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if image is None:
-        raise ValueError(f"cannot decode image {path}")
+    image = read_image_file(path, cv2.IMREAD_GRAYSCALE)
     return int(image.shape[0]), int(image.shape[1])
 
 
@@ -170,7 +166,7 @@ def load_mvtec_test(category_dir: Path, input_size: tuple[int, int] | None = Non
             mask = None
             if type_dir.name != "good":
                 mpath = category_dir / "ground_truth" / type_dir.name / f"{path.stem}_mask.png"
-                m = cv2.imread(str(mpath), cv2.IMREAD_GRAYSCALE)
+                m = read_image_file(mpath, cv2.IMREAD_GRAYSCALE, what="mask") if mpath.exists() else None
                 if m is not None:
                     mask = cv2.resize(m, image.shape[1::-1], interpolation=cv2.INTER_NEAREST) > 127
             samples.append(TestSample(path, type_dir.name, image, mask))

@@ -1,12 +1,17 @@
-"""`edge-inspector calibrate` end to end on a tiny random-init model and a synthetic MVTec-layout data set."""
+"""`edge-inspector calibrate` end to end on a tiny random-init model and a synthetic MVTec-layout data set, and its
+ignore-mask rule shared with the daemon."""
 
 from __future__ import annotations
 
 import argparse
 import csv
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -102,18 +107,82 @@ def test_roi_flag_is_checked() -> None:
 
 
 def test_ignore_mask_blanks_regions_and_is_stored_relative(setup, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    import cv2
-    import numpy as np
-
     model, data = setup
-    mask = tmp_path / "masks" / "all.png"
+    mask = tmp_path / "masks" / "most.png"
     mask.parent.mkdir()
-    cv2.imwrite(str(mask), np.full((64, 64), 255, np.uint8))  # white everywhere: nothing is inspected
+    ignore = np.full((64, 64), 255, np.uint8)
+    ignore[:4, :4] = 0  # 16 inspected pixels, fewer than --min-area 30: no region can form
+    cv2.imwrite(str(mask), ignore)
     out = tmp_path / "calibration"
     args = [*base_args(model, data, out), "--defects", str(data), "--ignore-mask", str(mask), "--reason", "mask"]
     assert run_cli(args) == 0
     profile = yaml.safe_load((out / "plate" / "s1.yaml").read_text())
-    assert profile["ignore_mask"] == "../../masks/all.png"
+    assert profile["ignore_mask"] == "../../masks/most.png"
     assert (out / "plate" / profile["ignore_mask"]).resolve() == mask.resolve()
     rows = list(csv.DictReader((out / "plate" / "reports" / "s1.r0001" / "per_image.csv").open()))
-    assert {(r["map_max"], r["region"], r["verdict_new"]) for r in rows} == {("0.000000", "0", "PASS")}
+    assert {(r["region"], r["verdict_new"]) for r in rows} == {("0", "PASS")}
+
+
+def mask_args(model: Path, data: Path, out: Path, mask: Path) -> list[str]:
+    return [*base_args(model, data, out), "--reason", "mask rule", "--ignore-mask", str(mask)]
+
+
+def bad_masks() -> dict[str, np.ndarray]:
+    colour = np.zeros((64, 64, 3), np.uint8)
+    colour[:, 40:, 2] = 255
+    return {"white": np.full((64, 64), 255, np.uint8), "colour": colour, "other aspect": np.zeros((64, 20), np.uint8)}
+
+
+def test_calibrate_and_the_daemon_refuse_the_same_mask_with_the_same_line(  # type: ignore[no-untyped-def]
+        setup, run_cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One ignore-mask rule (model/part_mask.load_ignore) through both real entry points: `calibrate` in process
+    and `edge-inspector run` as systemd starts it refuse the same bad mask with the same line. Before, calibrate
+    accepted a white mask and the daemon a white or colour one."""
+    model, data = setup
+    out = tmp_path / "calibration"
+    good_mask = np.zeros((64, 64), np.uint8)
+    good_mask[:, 56:] = 255
+    mask = tmp_path / "masks" / "line.png"
+    mask.parent.mkdir()
+    cv2.imwrite(str(mask), good_mask)
+    assert run_cli(mask_args(model, data, out, mask)) == 0
+    profile_path = out / "plate" / "s1.yaml"
+    stored = yaml.safe_load(profile_path.read_text())["ignore_mask"]
+    as_daemon_sees_it = profile_path.parent / stored  # the spelling the daemon names it by
+    capsys.readouterr()
+
+    config = tmp_path / "line.yaml"
+    config.write_text(yaml.safe_dump({
+        "station_id": "mask-rule",
+        "source": {"kind": "folder", "path": str(data / "test" / "good")},
+        "model": {"path": str(model), "backend": "torch", "device": "cpu", "threads": 1},
+        "inspection": {"profile": str(profile_path)},
+        "mqtt": {"enabled": False},
+        "output": {"dir": str(tmp_path / "state")},
+    }))
+    for kind, image in bad_masks().items():
+        if kind == "other aspect":  # the daemon resizes to any frame it gets; calibrate knows its images
+            continue
+        cv2.imwrite(str(mask), image)
+        assert run_cli(mask_args(model, data, tmp_path / "again", as_daemon_sees_it)) == 2, kind
+        calibrate_line = capsys.readouterr().err.strip()
+        assert calibrate_line.count("\n") == 0 and calibrate_line.startswith("edge-inspector calibrate: error: ")
+        message = calibrate_line.removeprefix("edge-inspector calibrate: error: ")
+        assert message.startswith(f"ignore mask {as_daemon_sees_it}: "), message
+
+        daemon = subprocess.run([sys.executable, "-m", "edge_inspector.cli", "run", "--config", str(config)],
+                                capture_output=True, text=True, timeout=300, check=False)
+        assert daemon.returncode == 2, (kind, daemon.stdout, daemon.stderr)
+        assert message in daemon.stderr, (kind, daemon.stderr)
+        assert not (tmp_path / "again" / "plate").exists()
+
+
+def test_calibrate_refuses_a_mask_of_another_aspect_than_its_images(  # type: ignore[no-untyped-def]
+        setup, run_cli, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, data = setup
+    mask = tmp_path / "narrow.png"
+    cv2.imwrite(str(mask), bad_masks()["other aspect"])
+    assert run_cli(mask_args(model, data, tmp_path / "out", mask)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"edge-inspector calibrate: error: ignore mask {mask}: 20x64 pixels, the frames are 64x64: "
+                   "draw it at frame size")

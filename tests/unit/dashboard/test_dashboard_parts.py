@@ -24,7 +24,8 @@ from edge_inspector.types import Inspection, Verdict
     (None, "cannot be read"),
     ("short", "at least 16 characters"),
     ("two words of token text here", "without spaces"),
-    ("", "at least 16 characters"),
+    ("", ": empty"),  # config/secrets.read_secret's rule, as for the MQTT password
+    ("0123456789abcdef0123\n0123456789abcdef0123\n", "2 lines; expected the secret alone on one line"),
 ])
 def test_a_bad_token_file_is_refused_naming_it(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "dashboard.token"

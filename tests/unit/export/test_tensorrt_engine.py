@@ -30,6 +30,7 @@ from edge_inspector.backends.tensorrt_backend import TensorRTBackend
 from edge_inspector.cli.build_engine import cmd_build_engine
 from edge_inspector.export import ExportError
 from edge_inspector.export.tensorrt_build import build_engine, calibration_batches, calibration_files
+from edge_inspector.model.image_file import ImageFileError
 from edge_inspector.model.metadata import ModelMetadata
 
 ORIN = RuntimeInfo("10.3.0.30", "Orin", "8.7")
@@ -217,7 +218,7 @@ def test_calibration_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="no images"):
         calibration_files(tmp_path, 10)
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(ExportError, match="broken.png: not a readable image"):
+    with pytest.raises(ImageFileError, match="broken.png: not a readable image"):  # model/image_file.py's rule
         list(calibration_batches(calibration_files(tmp_path, 10), meta(), batch=1))
 
 
