@@ -52,3 +52,10 @@ def test_every_module_the_map_names_exists_in_its_wing() -> None:
             if not any(path.is_file() for path in candidates):
                 missing.append(f"{entry}{name}")
     assert not missing, f"the README map names modules that do not exist: {missing}"
+
+
+def test_no_module_is_over_300_lines() -> None:
+    """STYLE.md: small single-purpose modules; issue 20 set 300 lines as the ceiling before a module is split."""
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 300}
+    assert not long, f"modules over 300 lines (split by purpose): {long}"
