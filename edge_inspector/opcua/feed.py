@@ -1,0 +1,134 @@
+"""The MQTT side of the OPC UA server: subscribes to the station's verdict and retained status topics.
+
+The server takes no new path around the daemon's spool: it reads the same verdict stream a PLC reads, with a
+persistent session (fixed client id, clean_session off, QoS 1) so the broker holds verdicts for it while it
+restarts. Each message is checked (messages.py); a bad one is counted by kind and logged at most once per kind
+per minute, and never stops the feed. Good ones go, in arrival order, into a bounded queue the OPC UA side
+drains; when that queue is full the MQTT thread waits, which holds back the broker's acknowledgements
+instead of losing verdicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ..config.redact import cap
+from ..publish.mqtt_auth import apply_auth
+from .config import FeedMqtt
+from .messages import MessageError, Status, Verdict, parse_status, parse_verdict
+from .state import Dedup
+
+log = logging.getLogger(__name__)
+QUEUE_LIMIT = 10_000  # verdicts waiting for the OPC UA side
+WARN_EVERY_S = 60.0
+
+
+@dataclass(frozen=True)
+class Connected:
+    """The feed's broker connection went up (True) or down (False)."""
+
+    up: bool
+
+
+Item = Verdict | Status | Connected
+
+
+class FeedCounters:
+    """What the feed saw: good verdicts, duplicates dropped and bad messages by kind (read by the server)."""
+
+    def __init__(self) -> None:
+        self.verdicts = 0
+        self.statuses = 0
+        self.rejected: Counter[str] = Counter()
+        self._warned: dict[str, float] = {}
+
+    def reject(self, topic: str, exc: MessageError) -> None:
+        self.rejected[exc.kind] += 1
+        now = time.monotonic()
+        if now - self._warned.get(exc.kind, -WARN_EVERY_S) >= WARN_EVERY_S:
+            self._warned[exc.kind] = now
+            log.warning("dropped a message on %s (%s, %d so far; one warning per kind a minute): %s",
+                        cap(topic, 120), exc.kind, self.rejected[exc.kind], cap(str(exc), 300))
+
+
+class MqttFeed:
+    """Subscribes as described in the module doc; `items` is the queue the OPC UA side reads."""
+
+    def __init__(self, cfg: FeedMqtt, station: str, password: str | None, dedup_window: int) -> None:
+        self.cfg, self.station = cfg, station
+        base = f"{cfg.topic_prefix}/{station}"
+        self.topics = {f"{base}/verdict": self._verdict, f"{base}/status": self._status}
+        self.items: queue.Queue[Item] = queue.Queue(QUEUE_LIMIT)
+        self.counters = FeedCounters()
+        self.dedup = Dedup(dedup_window)
+        self._stop = threading.Event()
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or "",
+                                   clean_session=False)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.reconnect_delay_set(1, 5)
+        apply_auth(self._client, username=cfg.username, password=password, tls=cfg.tls, ca_file=cfg.ca_file,
+                   cert_file=cfg.cert_file, key_file=cfg.key_file)
+
+    def start(self) -> MqttFeed:
+        """Connect in the background (the broker may not be up yet: paho keeps retrying)."""
+        self._client.connect_async(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive)
+        self._client.loop_start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, rc: object, props: object) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("MQTT broker %s:%d refused the connection: %s", self.cfg.host, self.cfg.port, rc)
+            return
+        client.subscribe([(topic, 1) for topic in self.topics])
+        self._put(Connected(True))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, rc: object,
+                       props: object) -> None:
+        self._put(Connected(False))
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        handler = self.topics.get(msg.topic)
+        if handler is None:
+            return
+        try:
+            handler(bytes(msg.payload))
+        except MessageError as exc:
+            self.counters.reject(msg.topic, exc)
+        except Exception as exc:  # noqa: BLE001 - a bug on one message must not stop the feed thread
+            self.counters.reject(msg.topic, MessageError("error", f"{type(exc).__name__}: {exc}"))
+
+    def _verdict(self, payload: bytes) -> None:
+        verdict = parse_verdict(payload, self.station, self.cfg.max_message_bytes)
+        if self.dedup.fresh(verdict.key):
+            self.counters.verdicts += 1
+            self._put(verdict)
+
+    def _status(self, payload: bytes) -> None:
+        if not payload:  # an empty retained publish clears the topic: nothing to show
+            return
+        status = parse_status(payload, self.station, self.cfg.max_message_bytes)
+        self.counters.statuses += 1
+        self._put(status)
+
+    def _put(self, item: Item) -> None:
+        while not self._stop.is_set():
+            try:
+                self.items.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
