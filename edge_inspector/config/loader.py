@@ -30,6 +30,14 @@ class ConfigError(UserError, ValueError):
         super().__init__(one_line(message))
 
 
+def located(path: Path, problem: KeyProblem, lines: dict[str, int]) -> str:
+    """The one-line error every config file of the package gives for `problem`: `file: key: problem (line N)`,
+    the line from the key path -> line map of yaml_safe.read_yaml (left out when the key has none)."""
+    line = lines.get(problem.key)
+    where = f" (line {line})" if line else ""
+    return one_line(f"{path}: {problem.key}: {problem.problem}{where}")
+
+
 def load_config(path: Path | str) -> Config:
     """Read, validate and resolve a config file; raise ConfigError naming the offending key."""
     path = Path(path)
@@ -44,9 +52,7 @@ def load_config(path: Path | str) -> Config:
         config = parse_config(data)
         check_consistency(config)
     except KeyProblem as exc:
-        line = lines.get(exc.key)
-        where = f" (line {line})" if line else ""
-        raise ConfigError(f"{path}: {exc.key}: {exc.problem}{where}") from None
+        raise ConfigError(located(path, exc, lines)) from None
     resolved = resolve_paths(config, path.parent.resolve())
     try:
         return load_secrets(resolved, path)

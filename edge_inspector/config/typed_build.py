@@ -1,5 +1,6 @@
 """Parsed YAML -> typed config models: unknown keys refused, types checked strictly (no silent coercion of "abc"
-to a port); every error names the key path."""
+to a port); every error names the key path. `build_typed` is the one builder for every config file of the
+package (the station's, the reject bridge's, the OPC UA server's); each adds its own range and cross checks."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from .key_problem import KeyProblem, describe
 from .models import Config
@@ -18,20 +19,27 @@ def parse_config(data: object) -> Config:
     """Validate a plain mapping (already parsed YAML) into a Config."""
     if not isinstance(data, dict):
         raise KeyProblem("<root>", f"expected a mapping, got {describe(data)}")
-    result = _build(Config, data, "")
-    assert isinstance(result, Config)
-    return result
+    return build_typed(Config, data)
 
 
-def _build(cls: type, data: dict[str, Any], prefix: str) -> object:
+T = TypeVar("T")
+
+
+def build_typed(cls: type[T], data: object, prefix: str = "") -> T:
+    """An instance of the dataclass `cls` from a plain mapping (parsed YAML): each key must be a field (fields
+    with init=False cannot be set), each value its field's type (nested dataclasses, X | None, Literal, list[X],
+    Path, bool/int/float/str, never coerced); missing keys take the defaults. KeyProblem names the key path,
+    `prefix` + key (prefix "mqtt." for a section)."""
+    if not isinstance(data, dict):
+        raise KeyProblem(prefix.removesuffix(".") or "<root>", f"expected a mapping, got {describe(data)}")
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         path = f"{prefix}{key}"
         if key not in names:
             known = ", ".join(sorted(names))
-            raise KeyProblem(path, f"unknown key (known keys here: {known})")
+            raise KeyProblem(path, f"unknown key (known keys here: {known}), got {describe(value)}")
         kwargs[key] = _convert(hints[key], value, path)
     return cls(**kwargs)
 
@@ -40,12 +48,15 @@ def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911 - one bran
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise KeyProblem(path, f"expected a mapping, got {describe(value)}")
-        return _build(tp, value, path + ".")
+        return build_typed(tp, value, path + ".")
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = get_args(tp)
         if value is None and type(None) in options:
             return None
+        real = [option for option in options if option is not type(None)]
+        if len(real) == 1:  # X | None: X's own error, with its own key path inside a section or list
+            return _convert(real[0], value, path)
         errors = []
         for option in options:
             if option is type(None):

@@ -2,22 +2,35 @@
 
 A separate file from the station's: the server is a separate process, fed only by the station's MQTT contract,
 and may run on another machine. Read with the package's safe YAML loader (size cap, no anchors, no duplicate
-keys); an unknown key, a wrong type or a value out of range is a one-line OpcuaConfigError naming the key, its
-line and the (capped) value. Secrets are not read here: users name a password file (server.py reads it).
+keys) and built by its one typed builder (config/typed_build.build_typed); the server's own ranges and rules are
+below. An unknown key, a wrong type or a value out of range is a one-line OpcuaConfigError in the station
+config's form (config/loader.located): file, key, the (capped) value and line. Secrets are not read here: users
+name a password file (server.py reads it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from ..config.yaml_safe import YamlFileError, label, read_yaml
+from ..config.field_limits import Limit, check_limits, require
+from ..config.key_problem import KeyProblem, describe
+from ..config.typed_file import read_typed_file
 from ..errors import UserError
-from .config_checks import NAME, check_value
 
 MAX_CONFIG_BYTES = 256 * 1024  # a few dozen lines; a bigger file is not a config
 POLICIES = ("None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt")
+NAME = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")  # station ids and usernames, as in the MQTT contract
+MAX_TEXT = 1024  # characters of one string value (paths, URLs, names)
+MAX_LIST = 64  # items of one list value (policies, trusted certificates, users)
+# inclusive bounds of the integer keys; any other integer takes 0 to 2**31-1
+BOUNDS: dict[str, Limit] = {
+    "mqtt.port": (1, 65535),
+    "mqtt.keepalive": (5, 3600),
+    "mqtt.max_message_bytes": (1024, 16 * 1024 * 1024),
+    "opcua.dedup_window": (1, 10_000_000),
+}
 
 
 class OpcuaConfigError(UserError, ValueError):
@@ -74,100 +87,57 @@ class OpcuaServerConfig:
     station_id: str = ""
     mqtt: FeedMqtt = field(default_factory=FeedMqtt)
     opcua: OpcuaEndpoint = field(default_factory=OpcuaEndpoint)
-    source: Path | None = None  # the file it was read from, for messages
-
-
-SECTIONS: dict[str, type] = {"mqtt": FeedMqtt, "opcua": OpcuaEndpoint}
+    source: Path | None = field(default=None, init=False)  # the file it was read from, for messages
 
 
 def load_opcua_config(path: Path | str) -> OpcuaServerConfig:
     """Read and check OPCUA.yaml; OpcuaConfigError (one line) for every problem, FileNotFoundError if absent."""
     path = Path(path)
-    try:
-        doc = read_yaml(path, what="OPC UA server config", max_bytes=MAX_CONFIG_BYTES)
-    except YamlFileError as exc:
-        raise OpcuaConfigError(str(exc)) from None
-    data = {} if doc.data is None else doc.data
-    where = _Where(path, doc.lines)
-    if not isinstance(data, dict):
-        raise OpcuaConfigError(f"{path}: expected a mapping of keys at the top, got {type(data).__name__}")
-    cfg = OpcuaServerConfig(source=path)
-    for key, value in data.items():
-        if key == "station_id":
-            cfg.station_id = check_value(where, "station_id", value, str)
-        elif key in SECTIONS:
-            setattr(cfg, key, _section(where, key, value, SECTIONS[key]))
-        else:
-            raise where.error(str(key), f"unknown key (expected one of station_id, {', '.join(SECTIONS)})")
-    if not NAME.match(cfg.station_id):
-        raise where.error("station_id", f"{label(cfg.station_id)!r} must be 1-64 characters of A-Za-z0-9._-")
-    _cross_checks(cfg, where)
+    cfg = read_typed_file(path, OpcuaServerConfig, what="OPC UA server config", max_bytes=MAX_CONFIG_BYTES,
+                          check=_check, error=OpcuaConfigError)
+    cfg.source = path
     return cfg
 
 
-class _Where:
-    def __init__(self, path: Path, lines: dict[str, int]) -> None:
-        self.path, self.lines = path, lines
-
-    def error(self, key: str, problem: str) -> OpcuaConfigError:
-        line = self.lines.get(key)
-        return OpcuaConfigError(f"{self.path}:{f' line {line}:' if line else ''} {key}: {problem}")
+def _check(cfg: OpcuaServerConfig, data: object) -> None:
+    _names(cfg, data)
+    check_limits(cfg, BOUNDS, text_max=MAX_TEXT, numbers=(0, 2**31 - 1), list_max=MAX_LIST)
+    _cross_checks(cfg)
 
 
-def _section(where: _Where, name: str, value: Any, kind: type) -> Any:
-    if value is None:
-        return kind()
-    if not isinstance(value, dict):
-        raise where.error(name, f"expected a mapping, got {type(value).__name__}")
-    known = {f.name: f for f in fields(kind)}
-    out = kind()
-    for key, item in value.items():
-        dotted = f"{name}.{label(key)}"
-        if key not in known:
-            raise where.error(dotted, f"unknown key (expected one of {', '.join(known)})")
-        if key == "users":
-            setattr(out, key, [_user(where, f"{dotted}[{i}]", u) for i, u in enumerate(_list(where, dotted, item))])
-        else:
-            setattr(out, key, check_value(where, dotted, item, known[key].type))
-    return out
+def _names(cfg: OpcuaServerConfig, data: object) -> None:
+    """The station id and every username: 1-64 characters of A-Za-z0-9._- (as in the MQTT contract)."""
+    names = [("station_id", cfg.station_id)]
+    for i, user in enumerate(cfg.opcua.users):
+        for key in ("username", "password_file"):
+            require(data, f"opcua.users[{i}].{key}", "required: a user is a mapping with username and password_file")
+        names.append((f"opcua.users[{i}].username", user.username))
+    for key, name in names:
+        if not NAME.match(name):
+            raise KeyProblem(key, f"expected 1-64 characters of A-Za-z0-9._-, got {describe(name)}")
 
 
-def _list(where: _Where, key: str, value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise where.error(key, f"expected a list, got {type(value).__name__}")
-    return value
-
-
-def _user(where: _Where, key: str, value: Any) -> OpcuaUser:
-    if not isinstance(value, dict) or set(value) != {"username", "password_file"}:
-        raise where.error(key, "expected a mapping with exactly username and password_file")
-    user = OpcuaUser(check_value(where, f"{key}.username", value["username"], str),
-                     check_value(where, f"{key}.password_file", value["password_file"], Path))
-    if not NAME.match(user.username):
-        raise where.error(f"{key}.username", f"{label(user.username)!r} must be 1-64 characters of A-Za-z0-9._-")
-    return user
-
-
-def _cross_checks(cfg: OpcuaServerConfig, where: _Where) -> None:
+def _cross_checks(cfg: OpcuaServerConfig) -> None:
     ua, mq = cfg.opcua, cfg.mqtt
     if not ua.endpoint.startswith("opc.tcp://"):
-        raise where.error("opcua.endpoint", f"{label(ua.endpoint)!r} must start with opc.tcp://")
+        raise KeyProblem("opcua.endpoint", f"must start with opc.tcp://, got {describe(ua.endpoint)}")
     if not ua.security_policies:
-        raise where.error("opcua.security_policies", "must name at least one policy")
+        raise KeyProblem("opcua.security_policies", "must name at least one policy")
     for policy in ua.security_policies:
         if policy not in POLICIES:
-            raise where.error("opcua.security_policies", f"{label(policy)!r} is not one of {', '.join(POLICIES)}")
+            raise KeyProblem("opcua.security_policies",
+                             f"expected one of {', '.join(POLICIES)}, got {describe(policy)}")
     secure = any(p != "None" for p in ua.security_policies)
     if secure and (ua.certificate is None or ua.private_key is None):
-        raise where.error("opcua.certificate", "a Basic256Sha256 policy needs opcua.certificate and opcua.private_key")
+        raise KeyProblem("opcua.certificate", "a Basic256Sha256 policy needs opcua.certificate and opcua.private_key")
     if not ua.allow_anonymous and not ua.users:
-        raise where.error("opcua.users", "nobody could log in: add users, or set allow_anonymous: true")
+        raise KeyProblem("opcua.users", "nobody could log in: add users, or set allow_anonymous: true")
     if ua.users and not secure:
-        raise where.error("opcua.users", "passwords would cross the network in clear text with only policy None: "
-                                         "add Basic256Sha256_SignAndEncrypt and a certificate")
+        raise KeyProblem("opcua.users", "passwords would cross the network in clear text with only policy None: "
+                                        "add Basic256Sha256_SignAndEncrypt and a certificate")
     if len({u.username for u in ua.users}) != len(ua.users):
-        raise where.error("opcua.users", "a username is given twice")
+        raise KeyProblem("opcua.users", "a username is given twice")
     if mq.username is not None and mq.password_file is None:
-        raise where.error("mqtt.password_file", "mqtt.username needs mqtt.password_file")
+        raise KeyProblem("mqtt.password_file", "mqtt.username needs mqtt.password_file")
     if mq.client_id is None:
         mq.client_id = f"edge-inspector-opcua-{cfg.station_id}"

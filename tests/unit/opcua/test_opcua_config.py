@@ -46,9 +46,9 @@ def test_a_good_config_reads_with_its_values_and_defaults(tmp_path: Path) -> Non
     ({**GOOD, "extra": 1}, ["extra", "unknown key", "line"]),
     (with_change("mqtt", "hots", "x"), ["mqtt.hots", "unknown key"]),
     (with_change("mqtt", "port", 70000), ["mqtt.port", "70000"]),
-    (with_change("mqtt", "port", "1883"), ["mqtt.port", "'1883'"]),
+    (with_change("mqtt", "port", "1883"), ["mqtt.port", '"1883"']),
     (with_change("mqtt", "max_message_bytes", 10), ["mqtt.max_message_bytes", "10"]),
-    (with_change("mqtt", "tls", "yes"), ["mqtt.tls", "'yes'"]),
+    (with_change("mqtt", "tls", "yes"), ["mqtt.tls", '"yes"']),
     (with_change("mqtt", "password_file", None), ["mqtt.password_file", "username"]),
     (with_change("opcua", "endpoint", "http://x"), ["opcua.endpoint", "opc.tcp"]),
     (with_change("opcua", "security_policies", ["Basic128Rsa15"]), ["opcua.security_policies", "Basic128Rsa15"]),
@@ -118,3 +118,24 @@ def test_the_documented_example_config_reads() -> None:
     cfg = load_opcua_config(example)
     assert cfg.station_id == "line1" and cfg.opcua.security_policies == ["Basic256Sha256_SignAndEncrypt"]
     assert [u.username for u in cfg.opcua.users] == ["plc"] and cfg.opcua.allow_anonymous is False
+
+
+def test_errors_have_the_station_configs_one_line_form(tmp_path: Path) -> None:
+    """The same `file: key: problem, got value (line N)` line as the station config (config/loader.py)."""
+    path = write(tmp_path, "station_id: line1\nmqtt:\n  port: 0\n")
+    with pytest.raises(OpcuaConfigError) as info:
+        load_opcua_config(path)
+    assert str(info.value) == f"{path}: mqtt.port: expected an integer from 1 to 65535, got 0 (line 3)"
+    path = write(tmp_path, "station_id: line1\nopcua:\n  users:\n    - {username: plc, pasword_file: /x}\n")
+    with pytest.raises(OpcuaConfigError) as info:
+        load_opcua_config(path)
+    assert str(info.value).startswith(f"{path}: opcua.users[0].pasword_file: unknown key"), str(info.value)
+    assert str(info.value).endswith('got "/x" (line 4)'), str(info.value)
+
+
+def test_a_section_left_empty_takes_its_defaults(tmp_path: Path) -> None:
+    cfg = load_opcua_config(write(tmp_path, "station_id: s\nmqtt:\nopcua:\n  security_policies: [None]\n"
+                                            "  allow_anonymous: true\n"))
+    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.source) == ("localhost", 1883, tmp_path / "opcua.yaml")
+    with pytest.raises(OpcuaConfigError, match="source: unknown key"):
+        load_opcua_config(write(tmp_path, "station_id: s\nsource: /etc/passwd\n"))
