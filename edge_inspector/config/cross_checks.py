@@ -8,6 +8,7 @@ import math
 from .http_checks import check_http_servers
 from .key_problem import KeyProblem, describe, positive
 from .models import Config
+from .sparkplug_checks import check_sparkplug
 
 
 def check_consistency(cfg: Config) -> None:
@@ -58,6 +59,7 @@ def check_consistency(cfg: Config) -> None:
     _check_ranges(cfg)
     _check_tiling_and_trigger(cfg)
     check_http_servers(cfg)
+    check_sparkplug(cfg)
     _check_topic_level("station_id", cfg.station_id, allow_slash=False)
 
 

@@ -223,6 +223,23 @@ class MetricsConfig:
 
 
 @dataclass
+class SparkplugConfig:
+    """A Sparkplug B edge node beside the contract, on the `mqtt` section's broker (docs/deploy.md, "Sparkplug B")."""
+
+    enabled: bool = False
+    group_id: str = "edge-inspector"  # the Sparkplug group: topics spBv1.0/{group_id}/...
+    edge_node_id: str | None = None  # the edge node; default: station_id
+    device_id: str = "inspection"  # the station's device under the node
+    primary_host_id: str | None = None  # publish only while this host's STATE is online; unset: whenever connected
+    client_id: str | None = None  # default edge-inspector-<station_id>-sparkplug (never the contract's)
+    spool_path: Path | None = None  # the node's own outbox; default <output.dir>/sparkplug-spool.sqlite
+    max_entries: int = 1_000_000  # verdicts held at most; past it the oldest are dropped (counted)
+    max_age_hours: float = 168.0  # held verdicts older than this are dropped (counted)
+    max_inflight: int = 100  # verdict DDATA sent and not yet acknowledged
+    max_message_bytes: int = 65536  # an NCMD or STATE longer than this is dropped unread (counted)
+
+
+@dataclass
 class Config:
     """The whole daemon configuration (one YAML file)."""
 
@@ -236,3 +253,4 @@ class Config:
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     trigger: TriggerConfig = field(default_factory=TriggerConfig)
+    sparkplug: SparkplugConfig = field(default_factory=SparkplugConfig)

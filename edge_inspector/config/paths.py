@@ -31,4 +31,5 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     out.evidence_dir = fix(out.evidence_dir) or out.dir / "evidence"
     out.annotated_video = fix(out.annotated_video)
     cfg.spool.path = fix(cfg.spool.path) or out.dir / "spool.sqlite"
+    cfg.sparkplug.spool_path = fix(cfg.sparkplug.spool_path) or out.dir / "sparkplug-spool.sqlite"
     return cfg

@@ -116,7 +116,7 @@ def missing_secrets(cfg: Config) -> list[str]:
     """One line per secret the config needs and did not get (`run` refuses to start; validate-config warns:
     outside the service the systemd credentials are not there)."""
     missing = []
-    if cfg.mqtt.enabled and cfg.mqtt.username is not None and cfg.mqtt.password is None:
+    if (cfg.mqtt.enabled or cfg.sparkplug.enabled) and cfg.mqtt.username is not None and cfg.mqtt.password is None:
         missing.append("mqtt.password_file: required with mqtt.username (or systemd's "
                        "LoadCredential=mqtt-password, or mqtt.password)")
     if cfg.dashboard.enabled and cfg.dashboard.token_file is None:

@@ -31,13 +31,15 @@ from ..publish import AuditLog, EvidenceWriter, Spool, VerdictSender, encode, ve
 from ..publish.annotate import annotate
 from ..publish.contract import REJECT_VERDICTS
 from ..publish.retention import RetentionJanitor
+from ..sparkplug.build import build_edge_node
+from ..sparkplug.edge_node import SparkplugEdgeNode
 from ..types import Inspection, Verdict
 from .image_worker import ImageJob, ImageWorker
 from .stages import StageTimes
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-SINKS = ("contract", "spool", "annotate", "evidence", "audit", "video", "hook", "observer")
+SINKS = ("contract", "spool", "annotate", "evidence", "audit", "video", "hook", "observer", "sparkplug")
 MB = 1024 * 1024
 
 
@@ -60,6 +62,8 @@ class Sinks:
             spool = Spool(cfg.spool.path, fsync=cfg.spool.fsync, max_entries=cfg.spool.max_entries,
                           max_age_s=cfg.spool.max_age_hours * 3600.0)
             self.sender = VerdictSender(cfg.mqtt, cfg.station_id, run_id, spool)
+        # the Sparkplug B edge node (docs/deploy.md): its own outbox, written here too, and its own sender
+        self.sparkplug: SparkplugEdgeNode | None = build_edge_node(cfg, run_id) if cfg.sparkplug.enabled else None
         self.janitor: RetentionJanitor | None = None
         self.video_path: Path | None = out.annotated_video
         self._video: cv2.VideoWriter | None = None
@@ -77,6 +81,8 @@ class Sinks:
         """Connect MQTT (a broker that is down is not fatal); start the evidence janitor and the image worker."""
         if self.sender is not None:
             self.sender.start()
+        if self.sparkplug is not None:
+            self.sparkplug.start()
         out = self.cfg.output
         assert out.evidence_dir is not None
         self.janitor = RetentionJanitor(out.evidence_dir, out.evidence_max_age_days * 86400.0,
@@ -103,6 +109,10 @@ class Sinks:
             sender = self.sender
             self._guard("spool", lambda: sender.submit(self.run_id, inspection.seq, payload,
                                                        inspection.verdict in REJECT_VERDICTS))
+        if self.sparkplug is not None:
+            node = self.sparkplug
+            self._guard("sparkplug", lambda: node.submit(self.run_id, inspection.seq, payload,
+                                                         inspection.verdict in REJECT_VERDICTS))
         evidence = self._guard("evidence", lambda: self.evidence.plan(inspection), stage="evidence_plan")
         video = self.video_path is not None
         if inspection.image is not None and (evidence is not None or video):
@@ -193,6 +203,8 @@ class Sinks:
         """Merge keys into the retained status (capture state, model id ...)."""
         if self.sender is not None:
             self.sender.conn.set_status(**extra)
+        if self.sparkplug is not None:
+            self.sparkplug.set_status(**extra)
 
     def publish_stats(self, payload: dict[str, Any]) -> None:
         """Send one stats message (QoS 0, not spooled: telemetry, not a verdict)."""
@@ -216,6 +228,9 @@ class Sinks:
         self.drain(min(grace, 2.0))
         if self.sender is not None:
             self._guard("spool", lambda: self.sender.stop(grace) if self.sender is not None else None)
+        if self.sparkplug is not None:  # what it cannot send within a second stays in its outbox
+            node = self.sparkplug
+            self._guard("sparkplug", lambda: node.stop(min(grace, 1.0)))
         self._guard("audit", self.audit.close)
         if self._video is not None and (self.worker is None or not self.worker.is_alive()):
             self._video.release()
