@@ -19,8 +19,16 @@ TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7", "onnxscript>=0.2"
 TRT = ["tensorrt>=10.0,<11", "pycuda>=2024.1"]
 # The web dashboard (docs/dashboard.md): Flask on waitress, a production WSGI server in pure Python.
 DASHBOARD = ["flask>=3.0", "waitress>=3.0"]
+# The OPC UA server (`edge-inspector opcua-server`, docs/deploy.md): asyncua, pure Python over cryptography.
+OPCUA = ["asyncua>=1.1,<3"]
+# The reject bridge's Modbus TCP output (`edge-inspector reject-bridge`, docs/deploy.md): pymodbus, pure Python,
+# no dependencies; its device_id argument and the SimDevice server the simulator uses are 3.16's API.
+BRIDGE = ["pymodbus>=3.16,<4"]
+# The Sparkplug tests' independent decoder, pysparkplug, is not listed here: it requires paho-mqtt<2 (pip refuses
+# the conflict), so scripts/test.sh installs it with --no-deps (pinned in constraints.txt).
 # playwright drives the system Chromium (apt chromium) in the browser tests; it downloads no browser here.
-DEV = [*DASHBOARD, "playwright>=1.45", "pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9", "hypothesis>=6.100"]
+# The tests run the OPC UA server and the reject bridge for real, so dev includes their extras.
+DEV = [*DASHBOARD, *OPCUA, *BRIDGE, "playwright>=1.45", "pytest>=8", "ruff>=0.5", "mypy>=1.10", "types-PyYAML", "scikit-learn>=1.3", "jsonschema>=4.18", "psutil>=5.9", "hypothesis>=6.100"]
 
 setup(
     name="edge-inspector",
@@ -39,6 +47,8 @@ setup(
         "onnx": ONNX,
         "trt": TRT,
         "dashboard": DASHBOARD,
+        "opcua": OPCUA,
+        "bridge": BRIDGE,
         "dev": DEV,
         "all": TRAIN + DEV,
     },

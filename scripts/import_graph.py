@@ -52,6 +52,8 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 #   data) < calibration (a profile names the exported model it was made for).
 # - bench/ (measures the daemon and the dashboard end to end) and install/ (the install-service steps)
 #   serve only their CLI verbs: the floor just below cli. The demo's stages are its verb's body (cli/demo_run.py).
+# - bridges/ (the reject bridge: its own process, fed by the verdicts over MQTT) reads publish/'s MQTT helpers and
+#   the trigger parser in service/, and serves only its verb: the same floor as bench/install, below cli.
 FLOORS: list[tuple[str, list[str]]] = [
     ("root", ["", "types", "errors"]),
     ("synth", ["synth"]),
@@ -59,14 +61,16 @@ FLOORS: list[tuple[str, list[str]]] = [
     ("backends", ["backends"]),
     ("config", ["config"]),
     ("stages", ["capture", "postprocess"]),
-    ("publish", ["publish"]),
+    # sparkplug: a publisher like publish/ (the Sparkplug B edge node over its own spool), wired by service/
+    ("publish", ["publish", "sparkplug"]),
     ("evaluation", ["evaluation"]),
     ("training", ["training"]),
     ("export", ["export"]),
     ("calibration", ["calibration"]),
     ("service", ["service"]),
     ("dashboard", ["dashboard"]),
-    ("bench/install", ["bench", "install"]),
+    # opcua: the OPC UA server, a process of its own fed by the MQTT contract (publish/, config/)
+    ("bench/install", ["bench", "install", "bridges", "opcua"]),
     ("cli", ["cli"]),
 ]
 

@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh train,dev
+# pysparkplug: the independent Sparkplug B decoder of the Sparkplug tests (Eclipse Tahu's generated protobuf
+# classes). It asks for paho-mqtt<2, which the daemon cannot use; its decoding needs only protobuf, so it is
+# installed without its dependencies (it cannot be in setup.py's extras: pip refuses the conflict)
+.venv/bin/pip install -q --no-deps -c constraints.txt pysparkplug==0.6.1
 . .venv/bin/activate
 ruff check edge_inspector tests
 mypy edge_inspector

@@ -16,7 +16,9 @@ from . import (
     evaluate,
     export,
     install_service,
+    opcua_server,
     parity,
+    reject_bridge,
     run,
     synth,
     threshold,
@@ -33,6 +35,8 @@ Adder = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 ADDERS: list[Adder] = [run.add_parser, validate_config.add_parser, train.add_parser, evaluate.add_parser,
                        calibrate.add_parser, threshold.add_parser, export.add_parser, build_engine.add_parser,
                        parity.add_parser, bench.add_parser, synth.add_parser, demo.add_parser, watch.add_parser,
+                       reject_bridge.add_parser,
+                       opcua_server.add_parser,
                        install_service.add_parser]
 
 
