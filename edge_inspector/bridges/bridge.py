@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config.redact import cap
+from ..publish.log_throttle import KindThrottles
 from ..service.triggers import TriggerError, parse_trigger
 from .config import BridgeConfig
 from .firing import Firing
@@ -26,7 +27,6 @@ from .planner import Planner
 from .status import percentiles, status_payload, status_topic
 
 log = logging.getLogger(__name__)
-WARN_EVERY_S = 60.0  # one warning per kind of refused message at most this often
 
 
 class RejectBridge:
@@ -44,7 +44,7 @@ class RejectBridge:
         self.drops = {"oversize": 0, "retained": 0, "invalid": 0, "trigger_refused": 0}
         self.connected = threading.Event()
         self.reconnects = 0
-        self._warned: dict[str, float] = {}
+        self._warnings = KindThrottles()  # one warning per kind of refused message a minute at most
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, clean_session=False,
                                   client_id=m.client_id or f"edge-inspector-reject-bridge-{cfg.station}")
         self.client.on_connect = self._on_connect
@@ -117,9 +117,7 @@ class RejectBridge:
 
     def _refuse(self, kind: str, text: str) -> None:
         self.drops[kind] += 1
-        now = time.monotonic()
-        if now - self._warned.get(kind, -WARN_EVERY_S) >= WARN_EVERY_S:
-            self._warned[kind] = now
+        if self._warnings.hit(kind) is not None:
             log.warning("%s (%d %s so far)", text[:300], self.drops[kind], kind)
 
     def _fired(self, what: str, planned_at: float, written: float) -> None:

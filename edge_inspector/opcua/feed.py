@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass
 
@@ -21,6 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config.redact import cap
+from ..publish.log_throttle import KindThrottles
 from ..publish.mqtt_auth import apply_auth
 from .config import FeedMqtt
 from .messages import MessageError, Status, Verdict, parse_status, parse_verdict
@@ -28,7 +28,6 @@ from .state import Dedup
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000  # verdicts waiting for the OPC UA side
-WARN_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -48,13 +47,11 @@ class FeedCounters:
         self.verdicts = 0
         self.statuses = 0
         self.rejected: Counter[str] = Counter()
-        self._warned: dict[str, float] = {}
+        self._warnings = KindThrottles()  # one warning per kind a minute at most
 
     def reject(self, topic: str, exc: MessageError) -> None:
         self.rejected[exc.kind] += 1
-        now = time.monotonic()
-        if now - self._warned.get(exc.kind, -WARN_EVERY_S) >= WARN_EVERY_S:
-            self._warned[exc.kind] = now
+        if self._warnings.hit(exc.kind) is not None:
             log.warning("dropped a message on %s (%s, %d so far; one warning per kind a minute): %s",
                         cap(topic, 120), exc.kind, self.rejected[exc.kind], cap(str(exc), 300))
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from ..errors import UserError
 from .contract import encode
+from .log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
 _STAMP = "%Y%m%dT%H%M%SZ"
-_WARN_EVERY_S = 60.0
 
 
 class AuditError(UserError, OSError):
@@ -94,7 +94,7 @@ class AuditLog:
         self.lines = 0
         self.rotations = 0
         self.rotate_errors = 0
-        self._last_warning = -_WARN_EVERY_S
+        self._rotate_warning = LogThrottle()  # once a minute, not once a line
         self._fd: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,8 +192,7 @@ class AuditLog:
         except OSError as exc:
             # Keep auditing into the oversized file rather than lose records; retried on the next line.
             self.rotate_errors += 1
-            if now - self._last_warning >= _WARN_EVERY_S:
-                self._last_warning = now
+            if self._rotate_warning.hit() is not None:
                 log.warning("cannot rotate audit log %s to %s: %s", self.path, target.name, exc)
             self._open()
             return

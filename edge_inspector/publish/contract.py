@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 
 from ..config.redact import cap_text, escape_non_utf8
 from ..types import Inspection, Verdict
+from .message_fields import RUN_ID
 
 CONTRACT_VERSION = 2
 SCHEMA = "edge-inspector/verdict"
@@ -33,8 +33,6 @@ STATS_BODY_KEYS = frozenset({
     "spool", "mqtt", "sink_errors", "evidence",
 })
 _LATENCY_KEYS = ("latency_ms", "inference_ms")
-# run_id ends up in evidence file names, so it is one safe path component.
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 # Free-text fields of a verdict, at most this many characters (docs/schemas/verdict.schema.json says so too):
 # a frame name or a reason that came from a file name, a camera or the PLC cannot make a verdict huge.
 TEXT_LIMITS = {"frame": 256, "reason": 512, "model_id": 256, "part_id": 128}
@@ -81,7 +79,8 @@ def iso_utc(ts: float) -> str:
 
 
 def _check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+    # run_id ends up in evidence file names, so it is one safe path component
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id):
         raise ValueError(f"run_id: expected 1-64 characters of [A-Za-z0-9._-] starting alphanumeric, got {run_id!r}")
     return run_id
 

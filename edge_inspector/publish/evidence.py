@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 
 from ..types import Inspection, Verdict
+from .log_throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
 _RUN_ID = re.compile(r"[A-Za-z0-9._-]*")
-_WARN_EVERY_S = 60.0
 # Huffman-only deflate: on noisy 1280x1024 frames (2 cores, 2026-11-30) as small as OpenCV's default and
 # 5-15% faster; a lower level or no row filter saved no time and made files 1.5-2x larger.
 PNG_PARAMS = [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
@@ -50,7 +50,7 @@ class EvidenceWriter:
         self.min_free_bytes = min_free_bytes
         self.written = 0  # files written (annotated and raw)
         self.skipped_low_disk = 0  # inspections whose evidence was not written for lack of disk space
-        self._last_warning = -float("inf")
+        self._low_disk_warning = LogThrottle()  # once a minute, not once a frame
 
     def path_for(self, inspection: Inspection, suffix: str = "") -> Path:
         """Where the evidence of this inspection goes."""
@@ -111,9 +111,7 @@ class EvidenceWriter:
         if free is None or free >= self.min_free_bytes:
             return False
         self.skipped_low_disk += 1
-        now = time.monotonic()
-        if now - self._last_warning >= _WARN_EVERY_S:  # once a minute, not once a frame
-            self._last_warning = now
+        if self._low_disk_warning.hit() is not None:
             log.warning(
                 "evidence skipped: %d MB free under %s, below the %d MB minimum (%d skipped so far)",
                 free // 2**20,

@@ -42,3 +42,19 @@ class LogThrottle:
         if suppressed is not None:
             tail = f" ({suppressed} more since the last report, {self.count} in all)" if suppressed else ""
             logger.log(level, msg + "%s", *args, tail, exc_info=exc_info)
+
+
+class KindThrottles:
+    """One LogThrottle per kind of event (a refused message's kind, a dropped message's reason): a flood of one
+    kind logs once a minute without hiding the first of another. Kinds are the caller's fixed names."""
+
+    def __init__(self, interval: float = REPORT_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval, self.clock = interval, clock
+        self._by_kind: dict[str, LogThrottle] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, kind: str) -> int | None:
+        """Count one event of `kind`; None: do not log it, else log it (this many of the kind were not since)."""
+        with self._lock:
+            throttle = self._by_kind.setdefault(kind, LogThrottle(self.interval, self.clock))
+        return throttle.hit()

@@ -8,7 +8,6 @@ the inspection thread.
 from __future__ import annotations
 
 import logging
-import math
 import socket
 import threading
 import time
@@ -21,6 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from ..config.models import MqttConfig
 from ..errors import UserError
 from .contract import OFFLINE, ONLINE, encode, status_payload, topics
+from .log_throttle import KindThrottles
 from .mqtt_auth import apply_auth
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class MqttConnection:
         self._started = False
         self.dropped_oversize = 0  # subscribed messages over cfg.max_message_bytes, dropped unread
         self.dropped_retained = 0  # retained messages on subscribed topics (a request or trigger from the past)
-        self._drop_warned: dict[str, tuple[float, int]] = {}  # kind -> (monotonic time warned, count then)
+        self._drop_warnings = KindThrottles(DROP_WARN_S)
         # A persistent session with a stable client id: QoS 1 messages in flight at a disconnect are
         # resent by paho (DUP flag) on reconnect; everything not yet sent waits in the spool, not here.
         self.client = mqtt.Client(
@@ -128,12 +128,10 @@ class MqttConnection:
             log.exception("MQTT handler for %s failed; message dropped", msg.topic)
 
     def _warn_dropped(self, kind: str, count: int, topic: str, why: str) -> None:
-        now = time.monotonic()
-        last, then = self._drop_warned.get(kind, (-math.inf, 0))
-        if now - last < DROP_WARN_S:
+        suppressed = self._drop_warnings.hit(kind)
+        if suppressed is None:
             return
-        self._drop_warned[kind] = (now, count)
-        more = f", {count - then - 1} more since the last warning" if then and count - then > 1 else ""
+        more = f", {suppressed} more since the last warning" if suppressed else ""
         log.warning("MQTT message on %s dropped: %s (%d %s dropped in all%s; next warning in %.0f s at the earliest)",
                     topic, why, count, kind, more, DROP_WARN_S)
 

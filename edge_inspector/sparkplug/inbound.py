@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections import Counter
 from dataclasses import dataclass
 
 from ..config.redact import cap
+from ..publish.log_throttle import KindThrottles
 from .node import wants_rebirth
 from .payload import PayloadError, decode
 
 log = logging.getLogger(__name__)
 MAX_STATE_BYTES = 4096  # {"online":true,"timestamp":1714564800123} is 40 bytes
 MAX_NCMD_BYTES = 65536
-WARN_EVERY_S = 60.0
 
 
 class InboundError(ValueError):
@@ -98,12 +97,10 @@ class BadMessages:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self._warned: dict[str, float] = {}
+        self._warnings = KindThrottles()  # one warning per kind a minute at most
 
     def count(self, topic: str, exc: InboundError) -> None:
         self.counts[exc.kind] += 1
-        now = time.monotonic()
-        if now - self._warned.get(exc.kind, -WARN_EVERY_S) >= WARN_EVERY_S:
-            self._warned[exc.kind] = now
+        if self._warnings.hit(exc.kind) is not None:
             log.warning("sparkplug: dropped a message on %s (%s, %d so far; one warning per kind a minute): %s",
                         cap(topic, 120), exc.kind, self.counts[exc.kind], cap(str(exc), 200))
