@@ -1,4 +1,4 @@
-"""`edge-inspector watch`: print verdicts from a broker as the PLC sees them (logic in edge_inspector/watch.py)."""
+"""`edge-inspector watch`: print verdicts from a broker as the PLC sees them (publish/verdict_subscriber.py)."""
 
 from __future__ import annotations
 

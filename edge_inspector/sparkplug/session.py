@@ -111,7 +111,7 @@ class Session:
         paho resends unacknowledged and queued messages on every reconnect, even with a clean session; for
         Sparkplug they would arrive before the new NBIRTH with the old session's seq. The outbox still holds
         every unacknowledged verdict and sends it again after the birth. paho has no public call for this
-        (paho-mqtt is pinned in constraints.txt; tests/integration/test_sparkplug_outages.py guards it).
+        (paho-mqtt is pinned in constraints.txt; tests/integration/test_sparkplug_edge_node.py guards it).
         """
         with client._out_message_mutex:
             client._out_messages.clear()
