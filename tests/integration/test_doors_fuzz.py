@@ -151,9 +151,11 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
         assert wait_for(lambda: not daemon.alive() or http_request(random.Random(0), base, token) != 0, 120)
         assert wait_for(lambda: len(verdicts(sub)) >= 8, 120), daemon.output()[-3000:]
         process = psutil.Process(daemon.pid)
-        # idle phase: the baseline, as many verdicts as the fuzz phase will take at least
+        # idle phase: the baseline, at least 24 verdicts and at least 5 s: a shorter window measured a burst of
+        # verdicts arriving together (29 in 0.5 s, "57.9/s", on an idle CI machine) instead of the line's pace
         idle_window = PaceWindow.open(lambda: len(verdicts(sub)))
-        assert wait_for(lambda: len(verdicts(sub)) >= idle_window.start + 24, 120)
+        assert wait_for(lambda: len(verdicts(sub)) >= idle_window.start + 24
+                        and time.monotonic() - idle_window.t0 >= 5.0, 120)
         idle = verdicts(sub)[idle_window.close().start:]
         rss_before = process.memory_info().rss
 
@@ -201,10 +203,12 @@ def test_thousands_of_random_messages_and_requests_leave_the_line_as_it_was(
     idle_faults = sum(v["verdict"] == "FAULT" for v in idle)
     fuzz_faults = sum(v["verdict"] == "FAULT" for v in fuzzed)
     assert idle_faults == fuzz_faults == 0, [v["reason"] for v in idle + fuzzed if v["verdict"] == "FAULT"][:5]
-    # The fuzzer and the daemon's own door threads take CPU from the scorer, so the fuzzed rate is lower;
-    # a fifth of the idle rate leaves room for that on 2 busy cores, while a door that ran on the inspection
-    # thread (history parsing, 300 kB messages decoded there) held it for seconds per request.
-    assert_kept_pace(fuzz_window, idle_window, 5, "under the fuzz")
+    # The fuzzer and the daemon's own door threads take CPU from the scorer, so the fuzzed rate is lower: on an
+    # idle 2-core machine the tiny model judges ~50 parts/s alone and ~11/s beside the fuzzer (measured 4.6x
+    # and 5.2x slower in two runs, with no FAULT), so the bound is a tenth. A door that ran on the inspection
+    # thread (history parsing, 300 kB messages decoded there) held it for seconds per request: a collapse to
+    # next to nothing over thousands of messages, far below a tenth.
+    assert_kept_pace(fuzz_window, idle_window, 10, "under the fuzz")
     growth_mb = (rss_after - rss_before) / 2**20
     print(f"fuzz: {len(idle)} idle / {len(fuzzed)} fuzzed verdicts ({idle_window.rate:.2f} / "
           f"{fuzz_window.rate:.2f} parts/s), FAULT {idle_faults} / {fuzz_faults}, "
