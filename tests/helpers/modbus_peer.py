@@ -2,7 +2,8 @@
 
 Every write request it receives (coil or holding register) is recorded with the wall-clock time it arrived,
 one JSON line per write in a log file: {"t": epoch seconds, "fc": function code, "address": ..., "value": ...}.
-Run as a script: `python tests/helpers/modbus_peer.py PORT LOG`; ModbusPeer starts and stops it for a test.
+The server is the product's own simulator (`python -m edge_inspector.bridges.modbus_sim PORT LOG`, the one
+docs/deploy.md and the jitter benchmark use); ModbusPeer starts and stops it for a test.
 """
 
 from __future__ import annotations
@@ -15,11 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from edge_inspector.publish.broker import free_port
 
 
 class ModbusPeer:
@@ -31,8 +28,9 @@ class ModbusPeer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> ModbusPeer:
-        self.proc = subprocess.Popen([sys.executable, __file__, str(self.port), str(self.log)],
-                                     stdout=subprocess.DEVNULL, stderr=(self.log.with_suffix(".err")).open("wb"))
+        command = [sys.executable, "-m", "edge_inspector.bridges.modbus_sim", str(self.port), str(self.log)]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                     stderr=(self.log.with_suffix(".err")).open("wb"))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -65,27 +63,3 @@ class ModbusPeer:
             self.proc.terminate()
             self.proc.wait(timeout=10)
 
-
-def _serve(port: int, log: Path) -> None:
-    import asyncio
-
-    from pymodbus.server import StartAsyncTcpServer
-    from pymodbus.simulator import DataType, SimData, SimDevice
-
-    out = log.open("a", buffering=1)
-
-    def trace_pdu(sending: bool, pdu: Any) -> Any:
-        if not sending and pdu.function_code in (5, 6):  # write single coil / single register
-            value = pdu.bits[0] if pdu.function_code == 5 else pdu.registers[0]
-            out.write(json.dumps({"t": time.time(), "fc": pdu.function_code, "address": pdu.address,
-                                  "value": int(value)}) + "\n")
-        return pdu
-
-    bits = [SimData(0, count=16, values=False, datatype=DataType.BITS)]
-    regs = [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)]
-    device = SimDevice(1, simdata=(bits, list(bits), regs, list(regs)))
-    asyncio.run(StartAsyncTcpServer(device, address=("127.0.0.1", port), trace_pdu=trace_pdu))
-
-
-if __name__ == "__main__":
-    _serve(int(sys.argv[1]), Path(sys.argv[2]))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +14,6 @@ from typing import Any
 import yaml
 
 PASSWORD = "plc-secret-7f3a"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def make_cert(folder: Path, name: str, app_uri: str, server: bool) -> tuple[Path, Path]:

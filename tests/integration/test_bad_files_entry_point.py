@@ -15,6 +15,8 @@ import pytest
 import yaml
 from helpers.daemon_process import write_config
 
+from edge_inspector.publish.broker import free_port
+
 MAX_ERROR = 1000
 PROFILE = {
     "schema_version": 1, "product": "cookie", "station": "line1", "revision": 1,
@@ -112,14 +114,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model(tmp_path_factory.mktemp("doors-model"))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _parts(tmp_path: Path) -> None:
     import cv2
     import numpy as np
@@ -149,7 +143,7 @@ def test_a_dashboard_token_others_can_read_stops_run_with_one_line(tmp_path: Pat
     token.chmod(0o666)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(base_config(tmp_path, tiny_model, dashboard={
-        "enabled": True, "host": "127.0.0.1", "port": _free_port(), "token_file": str(token)})))
+        "enabled": True, "host": "127.0.0.1", "port": free_port(), "token_file": str(token)})))
     line = one_error_line(cli("run", "--config", str(config)), "run", f"dashboard.token_file {token}", "mode 0666",
                           f"`chmod 600 {token}`")
     assert "0123456789abcdef" not in line

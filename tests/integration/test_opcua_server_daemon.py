@@ -22,13 +22,13 @@ from helpers.daemon_process import DaemonProcess, verdicts, write_config
 from helpers.opcua_peer import (
     OpcuaServerProcess,
     connect_when_up,
-    free_port,
     station_node,
     subscribe_results,
     wait_until,
     write_opcua_config,
 )
 
+from edge_inspector.publish.broker import free_port
 from edge_inspector.synth import render_line_video
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,6 @@ from helpers.ci import skip_unless_ci
 from helpers.opcua_peer import (
     OpcuaServerProcess,
     connect_when_up,
-    free_port,
     make_cert,
     secure_client,
     station_node,
@@ -27,6 +26,8 @@ from helpers.opcua_peer import (
     write_opcua_config,
 )
 from paho.mqtt import publish
+
+from edge_inspector.publish.broker import free_port
 
 pytestmark = pytest.mark.integration
 STATION, PREFIX = "uadoors", "ei-ua"
