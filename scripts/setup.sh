@@ -36,5 +36,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 . .venv/bin/activate
 echo "== installing torch and edge-inspector[$extras], pinned by constraints.txt (what CI tested)"
+# No pip cache: where the local wheel mirror is missing, torch comes from PyPI as a CUDA build of several GB,
+# and a cached copy of every download beside the installed venv once filled a CI machine's disk (ENOSPC).
+export PIP_NO_CACHE_DIR=1
+echo "   (disk free for the venv: $(df -h . | awk 'NR==2 {print $4}'))"
 pip install -q -c constraints.txt torch==2.14.1 torchvision==0.29.1
 pip install -q -c constraints.txt -e ".[$extras]"
