@@ -3,14 +3,16 @@
 imports torch and one that reads a video file never imports the GenICam code.
 
 It sits on the backends floor, the lower of the two (capture is above it: scripts/import_graph.py), and
-imports nothing of the package; each registry words its own errors (the key it names, what to install).
+imports only the model wing's torch-free import_target; each registry words its own errors (the key it names,
+what to install).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
+
+from ..model.kinds import import_target
 
 
 class UnknownName(LookupError):
@@ -23,5 +25,4 @@ def lazy_lookup(registry: Mapping[str, str], name: str) -> Any:
     target = registry.get(name)
     if target is None:
         raise UnknownName(name)
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    return import_target(target)

@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..model.kinds import KINDS, REGISTRY
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("train", help="train a model on good images",
-                       description="Train an autoencoder on good images (MVTec category dir or plain folder), "
+                       description="Train a model (an autoencoder by default) on good images (MVTec category dir or "
+                       "plain folder), "
                        "calibrate its threshold on held-out good images and save a model dir.")
     p.add_argument("--data", type=Path, required=True, help="MVTec category dir (uses train/good) or image folder")
     p.add_argument("--out", type=Path, required=True, help="model directory to write")
     p.add_argument("--preset", choices=["cpu-30min"], default=None,
                    help="cpu-30min: the best model a 2-core CPU trains in 30 minutes (scratch AE, 192 px, bf16 "
                    "where the CPU has bf16 units); flags given beside it win")
-    p.add_argument("--model", dest="kind", default=None, choices=["auto", "scratch", "pixel", "feature"],
-                   help="auto (default) = feature AE when ImageNet weights exist, else scratch AE")
+    p.add_argument("--kind", "--model", dest="kind", default=None, choices=["auto", *KINDS], metavar="KIND",
+                   help="auto (default) = feature AE when ImageNet weights exist, else scratch AE; "
+                   + "; ".join(f"{k.name}: {k.summary}" for k in REGISTRY.values()))
     p.add_argument("--input-size", type=int, default=None, help="square network input in pixels (default 256)")
     p.add_argument("--encoder-layers", type=int, default=None,
                    help="ResNet-50 stages used by the encoder (1-4, default 3)")

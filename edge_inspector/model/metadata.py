@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from .kinds import KINDS
 
 SCHEMA_VERSION = 1
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.pt"
-KINDS = ("scratch", "pixel", "feature")
 
 
 class MetadataError(UserError, ValueError):

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet50
 
+from .kinds import network_builder
+
 STAGE_CHANNELS = {1: 256, 2: 512, 3: 1024, 4: 2048}
 STAGE_STRIDE = {1: 4, 2: 8, 3: 16, 4: 32}
 
@@ -209,15 +211,25 @@ class FeatureAutoencoder(_Scored):
         return self.score(amap)
 
 
-def build_model(kind: str, input_size: tuple[int, int], arch: dict[str, Any]) -> nn.Module:
-    """Build a network from metadata (kind + arch dict)."""
+def build_scratch(input_size: tuple[int, int], arch: dict[str, Any]) -> nn.Module:
+    """The scratch kind's network from its metadata arch."""
+    return ScratchAutoencoder(input_size, int(arch.get("encoder_layers", 3)), int(arch.get("width", 128)),
+                              int(arch.get("seg_width", 32)))
+
+
+def build_pixel(input_size: tuple[int, int], arch: dict[str, Any]) -> nn.Module:
+    """The pixel kind's network from its metadata arch."""
+    return PixelAutoencoder(input_size, int(arch.get("encoder_layers", 3)), int(arch.get("width", 128)))
+
+
+def build_feature(input_size: tuple[int, int], arch: dict[str, Any]) -> nn.Module:
+    """The feature kind's network from its metadata arch (at least 2 ResNet stages)."""
     layers = int(arch.get("encoder_layers", 3))
-    if kind == "scratch":
-        return ScratchAutoencoder(input_size, layers, int(arch.get("width", 128)), int(arch.get("seg_width", 32)))
-    if kind == "pixel":
-        return PixelAutoencoder(input_size, layers, int(arch.get("width", 128)))
-    if kind == "feature":
-        if layers < 2:
-            raise ValueError("encoder_layers: the feature autoencoder needs at least 2 ResNet stages")
-        return FeatureAutoencoder(input_size, layers, int(arch.get("width", 256)))
-    raise ValueError(f"model kind: expected scratch, pixel or feature, got {kind!r}")
+    if layers < 2:
+        raise ValueError("encoder_layers: the feature autoencoder needs at least 2 ResNet stages")
+    return FeatureAutoencoder(input_size, layers, int(arch.get("width", 256)))
+
+
+def build_model(kind: str, input_size: tuple[int, int], arch: dict[str, Any]) -> nn.Module:
+    """Build a network from metadata (kind + arch dict) through the kinds' registry (model/kinds.py)."""
+    return network_builder(kind)(input_size, arch)  # type: ignore[no-any-return]

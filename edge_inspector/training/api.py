@@ -8,17 +8,10 @@ from pathlib import Path
 
 from ..model.backbone import pretrained_weights_available
 from . import presets
-from .loop import train
+from .kind_training import kind_training, resolve
 from .train_config import TrainConfig, TrainResult
 
 log = logging.getLogger(__name__)
-
-# Per-kind defaults for a full run on a GPU; the CLI flags override them.
-DEFAULTS: dict[str, dict[str, int | float]] = {
-    "scratch": {"epochs": 200, "batch_size": 8, "lr": 3e-4},
-    "pixel": {"epochs": 200, "batch_size": 8, "lr": 3e-4},
-    "feature": {"epochs": 100, "batch_size": 16, "lr": 5e-4},
-}
 
 
 def choose_kind(kind: str, backbone_weights: Path | None, random_backbone: bool = False) -> str:
@@ -37,11 +30,11 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
                                                        "batch_size", "patience", "max_minutes", "precision")}
     flags = presets.resolve(given, getattr(args, "preset", None))
     kind = choose_kind(flags["kind"], args.backbone_weights, args.random_backbone)
-    base = DEFAULTS[kind]
+    base = kind_training(kind)  # per-kind defaults for a full run on a GPU; the flags override them
     cfg = TrainConfig(
         kind=kind, input_size=flags["input_size"], encoder_layers=flags["encoder_layers"], width=flags["width"],
-        epochs=int(flags["epochs"] or base["epochs"]), batch_size=int(flags["batch_size"] or base["batch_size"]),
-        lr=float(args.lr or base["lr"]), patience=flags["patience"], hflip=args.hflip, vflip=args.vflip,
+        epochs=int(flags["epochs"] or base.epochs), batch_size=int(flags["batch_size"] or base.batch_size),
+        lr=float(args.lr or base.lr), patience=flags["patience"], hflip=args.hflip, vflip=args.vflip,
         max_rotation=args.max_rotation, random_backbone=args.random_backbone,
         seed=args.seed, device=args.device, max_minutes=flags["max_minutes"],
         backbone_weights=args.backbone_weights, precision=flags["precision"],
@@ -55,6 +48,12 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
     if getattr(args, "preset", None):
         log.info("preset %s: %s", args.preset, ", ".join(f"{k}={v}" for k, v in sorted(flags.items())))
     return train(args.data, args.out, cfg)
+
+
+def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train cfg's kind with the loop that fits it (training/kind_training.py)."""
+    result: TrainResult = resolve(kind_training(cfg.kind).trainer)(data_dir, out_dir, cfg, progress)
+    return result
 
 
 def train_demo_model(data_dir: Path, out_dir: Path, *, size: int, max_minutes: float, seed: int = 0,

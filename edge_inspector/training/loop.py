@@ -1,5 +1,6 @@
-"""The training loop for the three autoencoder kinds: seeds, AMP/channels-last on CUDA, early stopping, a
-wall-clock budget, progress on stderr, then the model's threshold and a model dir with metadata.
+"""The training loop for the kinds trained by epochs on good images (the autoencoders): seeds, AMP/channels-last
+on CUDA, early stopping, a wall-clock budget, progress on stderr, then the model's threshold and a model dir
+with metadata.
 
 What a run is told is in train_config.py, its images in run_data.py, its loss in objective.py, its schedule in
 lr_schedule.py, its threshold in validation_scores.py and what it records in run_record.py.
@@ -24,6 +25,7 @@ from ..model.part_mask import save_part_mask
 from ..model.preprocess import normalise
 from .crops import FixedBatches, RandomCrops
 from .data import is_grayscale
+from .kind_training import kind_training, resolve
 from .lr_schedule import lr_factor
 from .objective import compute_loss, validation_loss
 from .part_region import augment_with_part
@@ -47,7 +49,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     seed_everything(cfg.seed)
     device = cfg.device if cfg.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
     size = (cfg.input_size, cfg.input_size)
-    arch = {"encoder_layers": cfg.encoder_layers, "width": cfg.width if cfg.kind != "feature" else 2 * cfg.width}
+    arch = resolve(kind_training(cfg.kind).arch)(cfg)
     meta = ModelMetadata(model_id="", kind=cfg.kind, input_size=size, arch=arch, roi=cfg.roi)
     data = load_run_data(data_dir, cfg)
     images, train_idx, val_idx = data.images, data.train_idx, data.val_idx
@@ -141,7 +143,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", cal["score_stats"]["n"],
              meta.image_threshold, meta.pixel_threshold)
     save_model(model, meta, out_dir)
-    save_history(history, out_dir, f"{cfg.kind} autoencoder, {Path(data_dir).name}")
+    save_history(history, out_dir, f"{cfg.kind} model, {Path(data_dir).name}")
     return TrainResult(out_dir, meta, epoch, seconds, best, history)
 
 

@@ -7,9 +7,7 @@ from pathlib import Path
 
 from ..evaluation.policies import DEFAULT_TARGET
 from ..model.metadata import ModelMetadata
-
-# Adam learning rates that train each kind stably at batch 8 (the feature AE only trains its decoder).
-DEFAULT_LR: dict[str, float] = {"scratch": 3e-4, "pixel": 3e-4, "feature": 5e-4}
+from .kind_training import kind_training
 
 
 @dataclass
@@ -17,7 +15,7 @@ class TrainConfig:
     """Everything that decides a training run (recorded in the model's metadata).
 
     input_size is the square side in pixels; width is the decoder width (the feature AE uses 2 x width);
-    lr None picks the kind's default (DEFAULT_LR). max_minutes stops after the epoch that exceeds it.
+    lr None picks the kind's default (training/kind_training.py). max_minutes stops after the epoch that exceeds it.
     roi (x, y, w, h) crops every frame before resizing, in training and at inference.
     """
 
@@ -55,8 +53,7 @@ class TrainConfig:
     precision: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.kind not in DEFAULT_LR:
-            raise ValueError(f"train kind: expected one of {', '.join(DEFAULT_LR)}, got {self.kind!r}")
+        kind_training(self.kind)  # ValueError naming the known kinds
         if not 1 <= self.encoder_layers <= 4:
             raise ValueError(f"encoder_layers: expected 1..4, got {self.encoder_layers}")
         if self.tile_crops not in ("random", "grid"):
@@ -68,7 +65,7 @@ class TrainConfig:
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.kind]
+        return self.lr if self.lr is not None else kind_training(self.kind).lr
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ class TrainResult:
         m = self.metadata
         s = m.score_stats
         return "\n".join([
-            f"trained {m.kind} autoencoder {m.model_id}: {self.epochs_run} epochs in {self.seconds:.0f} s "
+            f"trained {m.kind} model {m.model_id}: {self.epochs_run} epochs in {self.seconds:.0f} s "
             f"on {m.train.get('device')}, best val loss {self.best_val_loss:.4f}",
             f"  good validation scores: median {s.get('p50', 0):.4f}, max {s.get('max', 0):.4f} (n={s.get('n')})",
             f"  threshold {m.image_threshold:.4f} (pixel {m.pixel_threshold:.4f}), policy: "
