@@ -116,12 +116,15 @@ def decide(
 
 
 def postprocess(
-    anomaly_map: np.ndarray, score: float, *, threshold: float, pixel_threshold: float, cfg: InspectionConfig
+    anomaly_map: np.ndarray, score: float, *, threshold: float, pixel_threshold: float, cfg: InspectionConfig,
+    image_level: str | None = None,
 ) -> tuple[Verdict, tuple[Box, ...], str]:
     """Anomaly map and image score -> (verdict, boxes, reason) under the inspection config.
 
     `threshold` and `pixel_threshold` are the resolved numbers (config or the model's calibration),
     so cfg's own threshold fields are not read here. A non-finite score fails closed as FAULT.
+    `image_level` names the model kind when it scores whole images only (model/kinds.py, has_map False): its
+    map locates nothing, so the score alone decides, no region is required or boxed, and the reason says so.
     Raises TypeError/ValueError (expected vs actual) for a malformed map or threshold.
     """
     amap = _check_map(anomaly_map)
@@ -133,6 +136,10 @@ def postprocess(
         raise TypeError(f"score: expected a number, got {score!r}") from None
     if not math.isfinite(value):
         return Verdict.FAULT, (), f"scorer returned a non-finite score ({value})"
+    if image_level is not None:
+        verdict, reason = decide(value, (), thr, require_region=False)
+        return verdict, (), reason.replace("; no region located", "") + f"; image-level model ({image_level}): " \
+            "no map to locate the defect"
     boxes = regions(amap, pix, cfg)
     verdict, reason = decide(value, boxes, thr, cfg.require_region, cfg.min_defect_area)
     return verdict, boxes, reason

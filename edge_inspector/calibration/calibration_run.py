@@ -20,6 +20,7 @@ from ..backends import BackendOptions, create_backend
 from ..config.models import InspectionConfig
 from ..evaluation import policies
 from ..evaluation.progress import ProgressBar
+from ..model.kinds import model_kind
 from ..model.part_mask import check_fits, load_ignore, part_scores
 from ..model.tiling import TileSpec
 from ..postprocess import inspection_mask, regions
@@ -124,6 +125,10 @@ def run_calibration(req: CalibrationRequest, show_progress: bool = True) -> tupl
     ignore = None if req.ignore_mask is None else load_ignore(req.ignore_mask)
     backend = create_backend(req.backend, req.model_dir, req.device,
                              BackendOptions(threads=req.threads, tiling=req.tiling))
+    if not model_kind(backend.metadata.kind).has_map and (req.roi is not None or ignore is not None):
+        backend.close()
+        raise CalibrationError(f"--roi/--ignore-mask: model {req.model_dir} ({backend.metadata.kind}) scores whole "
+                               "images and has no map to restrict; calibrate it without them")
     try:
         rows, maps = _score(backend, items, req.roi, ignore, show_progress, req.ignore_mask)
         meta, backend_name = backend.metadata, backend.name
@@ -143,8 +148,9 @@ def run_calibration(req: CalibrationRequest, show_progress: bool = True) -> tupl
                                f"parts scoring between them pass for want of a region")
     min_peak = pixel if req.min_peak is None else req.min_peak
     cfg = InspectionConfig(min_defect_area=req.min_area, min_region_peak=min_peak)
+    image_level = not model_kind(meta.kind).has_map  # the daemon judges such a model by its score alone
     for row, amap in zip(rows, maps, strict=True):
-        row.has_region = bool(regions(amap, pixel, cfg))  # the daemon's own region search and filters
+        row.has_region = image_level or bool(regions(amap, pixel, cfg))  # the daemon's region search and filters
     result.warnings.extend(_verdict_warnings(result, rows, req.min_area))
     fingerprint = model_fingerprint(req.model_dir, req.tiling)
     profile = Profile(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 from .tiling_args import add_tiling_args, tiling_spec
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,6 +43,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation.machine import describe_machine
     from ..evaluation.plots import plot_roc, plot_score_histogram, plot_worst_cases
     from ..evaluation.progress import ProgressBar
+    from ..model.kinds import model_kind
     from ..model.part_mask import part_at, part_scores
     from ..training.data import load_mvtec_test
 
@@ -61,6 +65,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         height, width = samples[0].image.shape[:2]
         h, w = working_shape(height, width, min(512, spec.working_size or 512))
     ignore, mask_source = _ignore_mask(args, meta)
+    # An image-level kind (model/kinds.py) has no map: its score is the whole image's, and pixel metrics are n/a.
+    has_map = model_kind(meta.kind).has_map
+    if not has_map and ignore is not None:
+        log.warning("model %s (%s) is image-level: the part mask %s is not applied to its score", meta.model_id,
+                    meta.kind, mask_source)
+        ignore, mask_source = None, None
     scores, maps, masks, latencies, thumbs = [], [], [], [], []
     bar = ProgressBar("evaluate")
     for i, s in enumerate(samples):
@@ -84,7 +94,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 "split": None if args.split is None else {"file": str(args.split), "subset": args.subset},
                 "part_mask": mask_source})
     types = [s.defect_type for s in samples]
-    result = evaluate_arrays(args.data.name, types, np.array(scores), np.stack(maps), np.stack(masks),
+    result = evaluate_arrays(args.data.name, types, np.array(scores), np.stack(maps) if has_map else None,
+                             np.stack(masks),
                              meta.image_threshold, meta.model_id, meta.kind, latencies, env)
     suffix = "" if args.split is None else f"-{args.subset}"
     out_dir = args.out or args.model / f"eval-{args.data.name}{suffix}"

@@ -64,10 +64,11 @@ def save_revision(req: Request, holder: SettingsHolder, inspection: InspectionCo
     new.author, new.reason = str(req.author), str(req.reason)
     new.created_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     predicted = new.revision = next_revision(root, new.product, new.station)
-    settings = settings_from_profile(inspection, new, path)  # refuses e.g. a missing mask: nothing saved
+    level = holder.settings.image_level  # the loaded model's: a profile does not change what the model scores
+    settings = settings_from_profile(inspection, new, path, image_level=level)  # refuses e.g. a missing mask
     save_profile(new, root)  # persist first ...
     if new.revision != predicted:  # another writer saved a revision in between
-        settings = settings_from_profile(inspection, new, path)
+        settings = settings_from_profile(inspection, new, path, image_level=level)
     holder.use_settings(settings)  # ... swap second
     if announce is not None and settings.profile_status is not None:
         announce(settings.profile_status)

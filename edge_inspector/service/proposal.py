@@ -54,7 +54,7 @@ def proposed_settings(settings: InspectionSettings, inspection: InspectionConfig
     replaced in place (a what-if only: changes without a profile are refused by `set`)."""
     if settings.profile is not None and settings.profile_path is not None:
         return settings_from_profile(inspection, edited_profile(settings.profile, changes), settings.profile_path,
-                                     quiet=quiet)
+                                     quiet=quiet, image_level=settings.image_level)
     insp = settings.inspection
     if "min_area" in changes:
         insp = replace(insp, min_defect_area=int(changes["min_area"]))
@@ -66,4 +66,5 @@ def proposed_settings(settings: InspectionSettings, inspection: InspectionConfig
         roi = None if changes["roi"] is None else [int(x) for x in changes["roi"]]
         mask = None if roi is None and ignore is None else InspectionMask(roi, None, ignore=ignore)
     return InspectionSettings(float(changes.get("image_threshold", settings.threshold)),
-                              float(changes.get("pixel_threshold", settings.pixel_threshold)), insp, mask)
+                              float(changes.get("pixel_threshold", settings.pixel_threshold)), insp, mask,
+                              image_level=settings.image_level)
