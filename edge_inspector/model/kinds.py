@@ -20,7 +20,7 @@ FAMILIES = ("autoencoder", "classifier", "classical")
 class ModelKind:
     """What a kind is: its network builder ("module:function" in this package's model wing, taking
     (input_size, arch) and returning a module whose eval forward gives (anomaly_map [B,1,H,W], score [B])),
-    its family, whether its map locates defects, and whether it trains on labelled defects."""
+    its family, whether its map locates defects, whether it trains on labelled defects, and the map's name."""
 
     name: str
     family: str
@@ -28,6 +28,7 @@ class ModelKind:
     network: str
     has_map: bool = True
     supervised: bool = False
+    map_name: str = "anomaly heatmap"  # what the dashboard calls its map
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
@@ -49,9 +50,9 @@ REGISTRY: dict[str, ModelKind] = {k.name: k for k in (
     ModelKind("conv-ae", "autoencoder", "small convolutional autoencoder on 128x128 grey images",
               _M + "small_autoencoders:build_conv_ae"),
     ModelKind("classifier", "classifier", "supervised ResNet-50 good/defect classifier, map = Grad-CAM (CAM)",
-              _M + "classifiers:build_resnet_classifier", supervised=True),
+              _M + "classifiers:build_resnet_classifier", supervised=True, map_name="Grad-CAM"),
     ModelKind("small-cnn", "classifier", "supervised 2-layer CNN trained from scratch, map = CAM",
-              _M + "classifiers:build_small_cnn", supervised=True),
+              _M + "classifiers:build_small_cnn", supervised=True, map_name="Grad-CAM"),
     ModelKind("ocsvm", "classical", "one-class SVM (RBF) on downsampled grey pixels, image-level score",
               _M + "classical:build_ocsvm", has_map=False),
     ModelKind("iforest", "classical", "IsolationForest on pooled CNN features, image-level score",

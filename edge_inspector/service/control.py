@@ -17,6 +17,7 @@ import numpy as np
 
 from ..calibration.history_cache import MAX_LIMIT, READER
 from ..config.redact import redact
+from ..model.kinds import model_kind
 from .between_frames import BetweenFrames
 from .commands import CommandProcessor
 from .live_view import LiveView
@@ -127,7 +128,8 @@ class DaemonControl:
         score = float(amap.score)
         if not (math.isfinite(score) and np.isfinite(amap.map).all()):
             return {"verdict": "FAULT", "score": None, "threshold": s.threshold, "boxes": [], "anomaly_map": None,
-                    "reason": "scorer returned non-finite values", "reconstruction": None, "note": None}
+                    "reason": "scorer returned non-finite values", "reconstruction": None, "note": None,
+                    "map_name": None}
         verdict, boxes, reason, score = s.judge_scored(amap.map, score)  # the line's score: inspected pixels
         note: str | None
         try:
@@ -138,6 +140,9 @@ class DaemonControl:
             note = None if reconstruction is not None else \
                 f"reconstruction: not available from the {self.backend.name} backend (an exported scoring graph " \
                 "returns the anomaly map and score only; the feature kind reconstructs features, not pixels)"
+        kind = model_kind(self.backend.metadata.kind)
+        if not kind.has_map:  # nothing to draw: say why rather than show an empty heatmap
+            note = f"image-level model ({kind.name}): it scores the whole image and has no map to show or box"
         return {"verdict": verdict.value, "score": score, "threshold": s.threshold, "reason": reason,
-                "boxes": [asdict(b) for b in boxes], "anomaly_map": amap.map, "reconstruction": reconstruction,
-                "note": note}
+                "boxes": [asdict(b) for b in boxes], "anomaly_map": amap.map if kind.has_map else None,
+                "map_name": kind.map_name if kind.has_map else None, "reconstruction": reconstruction, "note": note}

@@ -38,6 +38,7 @@
     $("inspect-size").textContent = r.width && r.height ? `${r.width} × ${r.height}` : "—";
     $("inspect-reason").textContent = r.reason || "";
     $("inspect-note").textContent = r.note || "";
+    $("inspect-heatmap-caption").textContent = r.map_name || "heatmap";  // Grad-CAM for a classifier
     const images = r.images || {};
     for (const name of IMAGES) setImage(name, images[name]);
     $("inspect-result").hidden = false;
