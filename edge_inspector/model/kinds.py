@@ -13,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-FAMILIES = ("autoencoder", "classifier", "classical")
+# A type classifier names the defect of a part another model failed (a second model, model.defect_types); it
+# never judges parts itself, so the daemon, evaluate and calibrate refuse it as the inspection model.
+FAMILIES = ("autoencoder", "classifier", "classical", "type-classifier")
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,13 @@ REGISTRY: dict[str, ModelKind] = {k.name: k for k in (
               _M + "classical:build_iforest", has_map=False),
     ModelKind("lof", "classical", "LocalOutlierFactor (novelty) on pooled CNN features, image-level score",
               _M + "classical:build_lof", has_map=False),
+    ModelKind("defect-types", "type-classifier", "which defect a failed part has (crack, scratch...), with a "
+              "confidence, from labelled defect folders", _M + "defect_types:build_type_classifier", has_map=False,
+              supervised=True, map_name=""),
 )}
 KINDS = tuple(REGISTRY)
+# The kinds that judge parts (model.dir): every kind but the type classifiers.
+INSPECTION_KINDS = tuple(k for k, v in REGISTRY.items() if v.family != "type-classifier")
 
 
 class UnknownKind(ValueError):

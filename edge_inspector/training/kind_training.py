@@ -52,6 +52,8 @@ TRAINING: dict[str, KindTraining] = {
     "iforest": KindTraining(_T + "classical_fit:train_classical", None, _T + "classical_fit:classical_arch", 0.0,
                             1, 1),
     "lof": KindTraining(_T + "classical_fit:train_classical", None, _T + "classical_fit:classical_arch", 0.0, 1, 1),
+    "defect-types": KindTraining(_T + "defect_types_fit:train_defect_types", None,
+                                 _T + "defect_types_fit:type_classifier_arch", 1e-3, 60, 16),
 }
 TRAINABLE = tuple(TRAINING)
 

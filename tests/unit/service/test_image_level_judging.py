@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_inspector.config.models import InspectionConfig
-from edge_inspector.model.kinds import KINDS, REGISTRY, UnknownKind, model_kind
+from edge_inspector.model.kinds import INSPECTION_KINDS, REGISTRY, UnknownKind, model_kind
 from edge_inspector.model.metadata import MetadataError, ModelMetadata
 from edge_inspector.postprocess import postprocess
 from edge_inspector.service.inspection_mask import InspectionMask
@@ -58,7 +58,7 @@ def test_a_roi_does_not_replace_an_image_level_score_with_the_max_of_its_empty_m
     assert image_level.judge(FLAT, 0.9)[0] == Verdict.FAIL
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", INSPECTION_KINDS)
 def test_the_daemon_settings_know_each_kind_from_its_metadata(tmp_path: Path, kind: str) -> None:
     meta = ModelMetadata(model_id=f"{kind}-x", kind=kind, input_size=(32, 32), arch={})
     settings = resolve_settings(SimpleNamespace(inspection=InspectionConfig()), meta, tmp_path)  # type: ignore[arg-type]
@@ -69,7 +69,7 @@ def test_the_daemon_settings_know_each_kind_from_its_metadata(tmp_path: Path, ki
 
 
 def test_the_classical_kinds_are_the_image_level_ones_and_an_unknown_kind_is_named() -> None:
-    assert sorted(k for k in KINDS if not model_kind(k).has_map) == ["iforest", "lof", "ocsvm"]
+    assert sorted(k for k in INSPECTION_KINDS if not model_kind(k).has_map) == ["iforest", "lof", "ocsvm"]
     with pytest.raises(UnknownKind, match=r"model kind: expected one of scratch, .*got 'svm'"):
         model_kind("svm")
 
