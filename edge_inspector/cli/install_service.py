@@ -38,6 +38,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "without internet, with the dependencies installed in --python's environment beforehand")
     p.add_argument("--no-enable", dest="enable", action="store_false",
                    help="install but do not enable or start the instance")
+    p.add_argument("--reject-bridge", type=Path, metavar="FILE", help="also install this station's reject bridge "
+                   "(edge-inspector-reject-bridge@STATION) with this config, checked as `reject-bridge --check`")
+    p.add_argument("--opcua", type=Path, metavar="FILE", help="also install this station's OPC UA server "
+                   "(edge-inspector-opcua@STATION) with this config, checked as `opcua-server --check`")
     p.set_defaults(func=cmd_install)
 
     u = sub.add_parser("uninstall-service", help="stop and remove a station's service",
@@ -66,7 +70,9 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     opts = InstallOptions(station=args.station, config=args.config, source=args.source.resolve(),
                           python=args.python, model=args.model, root=args.root.resolve(), enable=args.enable,
-                          extras=args.extras, offline=args.offline)
+                          extras=args.extras, offline=args.offline,
+                          companions=tuple((name, path) for name, path in (("reject-bridge", args.reject_bridge),
+                                                                          ("opcua", args.opcua)) if path))
     try:
         install(opts, _validate, _say)
     except InstallError as exc:

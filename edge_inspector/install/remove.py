@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from . import enable, units
+from .companions import remove_companions
 from .layout import Layout
 from .shell import Say, say_left
 
@@ -27,6 +28,7 @@ def uninstall(root: Path, station: str, purge: bool, say: Say = print) -> list[s
     left = enable.disable(layout, say)
     _remove(layout.stations_dir / station, say, "station")
     others = layout.other_stations()
+    left += remove_companions(layout, not others, purge, say)
     if others:
         say(f"shared: kept {layout.venv} and {layout.unit_file}: still used by {', '.join(others)}")
     else:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config_file, enable, units, user, venv
+from .companions import COMPANIONS, check_companion, enable_companion, install_companion
 from .layout import USER, InstallError, Layout
 from .shell import Say, say_left
 
@@ -29,6 +30,8 @@ class InstallOptions:
     enable: bool = True
     extras: tuple[str, ...] = venv.DEFAULT_EXTRAS
     offline: bool = False
+    # (companion name, its config file): the reject bridge and OPC UA server units beside the station's.
+    companions: tuple[tuple[str, Path], ...] = ()
 
 
 def _validated_text(opts: InstallOptions, validate: Validate, say: Say) -> str:
@@ -74,6 +77,16 @@ def install(opts: InstallOptions, validate: Validate, say: Say = print) -> list[
     """Install or upgrade one station; returns the commands the operator still has to run."""
     layout = Layout(opts.root, opts.station)
     text = _validated_text(opts, validate, say)
+    extras = opts.extras
+    companions = []
+    if opts.companions:  # checked before anything is written: a refused companion installs nothing
+        from ..config import load_config
+
+        station_id = load_config(opts.config).station_id
+        for name, path in opts.companions:
+            companion = COMPANIONS[name]
+            companions.append((companion, check_companion(companion, path, station_id)))
+            extras = extras if companion.extra in extras else (*extras, companion.extra)
     left = user.ensure_user(layout, say)
     for path in (layout.etc, layout.models, layout.state, layout.stations_dir):
         path.mkdir(parents=True, exist_ok=True)
@@ -90,13 +103,19 @@ def install(opts: InstallOptions, validate: Validate, say: Say = print) -> list[
         text = config_file.set_model_path(text, layout.target(model), str(opts.config))
     written = config_file.install_config(text, layout, say)
     _own(layout, written, 0o640)
-    venv.create_venv(layout, opts.python, opts.source, opts.extras, opts.offline, say)
+    venv.create_venv(layout, opts.python, opts.source, extras, opts.offline, say)
     units.write_units(opts.source, layout, say)
+    for companion, companion_text in companions:
+        for path in install_companion(companion, companion_text, opts.source, layout, say)[:1]:
+            _own(layout, path, 0o640)
     (layout.stations_dir / opts.station).write_text(f"{layout.target(layout.config)}\n", encoding="utf-8")
     left += enable.enable(layout, opts.enable, say)
+    for companion, _ in companions:
+        left += enable_companion(companion, layout, opts.enable, say)
     say(f"installed {layout.instance}:")
     for label, path in (("executable", layout.executable), ("config", layout.config), ("models", layout.models),
-                        ("state", layout.state), ("unit", layout.unit_file)):
+                        ("state", layout.state), ("unit", layout.unit_file),
+                        *((c.name, c.config_path(layout)) for c, _ in companions)):
         say(f"  {label:<10} {path}")
     say_left(left, say)
     return left
