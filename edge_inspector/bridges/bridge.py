@@ -1,4 +1,5 @@
-"""The reject bridge process: verdicts (and triggers) in over MQTT, pulses out, status on a retained topic.
+"""The reject bridge process: verdicts (and triggers or capture notices) in over MQTT, pulses out, status on a
+retained topic.
 
 One MQTT connection (persistent session, QoS 1, a fixed client id, so the broker queues verdicts across a short
 outage; whatever comes back too late is counted, never fired), one firing thread, and the caller's thread
@@ -17,6 +18,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config.redact import cap
+from ..publish.capture_notice import read_capture
 from ..publish.log_throttle import KindThrottles
 from ..service.triggers import TriggerError, parse_trigger
 from .config import BridgeConfig
@@ -37,11 +39,12 @@ class RejectBridge:
         m = cfg.mqtt
         self.prefix = f"{m.topic_prefix}/{cfg.station}"
         self.verdict_topic, self.trigger_topic = f"{self.prefix}/verdict", f"{self.prefix}/trigger"
+        self.capture_topic = f"{self.prefix}/captured"
         self.topic = status_topic(m.topic_prefix, cfg.station)
         self.planner = Planner(cfg.schedule.delay_ms / 1000.0, cfg.schedule.max_clock_skew_ms / 1000.0,
                                cfg.dedup_entries)
         self.firing = Firing(self.planner, output, cfg.schedule.pulse_ms / 1000.0, on_fire=self._fired)
-        self.drops = {"oversize": 0, "retained": 0, "invalid": 0, "trigger_refused": 0}
+        self.drops = {"oversize": 0, "retained": 0, "invalid": 0, "trigger_refused": 0, "capture_refused": 0}
         self.connected = threading.Event()
         self.reconnects = 0
         self._warnings = KindThrottles()  # one warning per kind of refused message a minute at most
@@ -75,7 +78,8 @@ class RejectBridge:
         if getattr(rc, "is_failure", False):
             log.error("MQTT broker refused the connection: %s", rc)
             return
-        topics = [(self.verdict_topic, 1)] + ([(self.trigger_topic, 1)] if self.cfg.announce == "triggers" else [])
+        announced = {"triggers": self.trigger_topic, "captures": self.capture_topic}.get(self.cfg.announce)
+        topics = [(self.verdict_topic, 1)] + ([(announced, 1)] if announced else [])
         client.subscribe(topics)
         self.connected.set()
         self.publish_status()
@@ -106,6 +110,14 @@ class RejectBridge:
             except TriggerError as exc:
                 return self._refuse("trigger_refused", f"trigger refused: {exc}")
             planned = self.planner.on_trigger(part_id, sent, now)
+            self.firing.schedule([planned] if planned else [])
+            return None
+        if topic == self.capture_topic:
+            try:
+                notice = read_capture(payload, self.cfg.station, self.cfg.mqtt.max_message_bytes)
+            except MessageError as exc:
+                return self._refuse("capture_refused", f"capture notice refused: {exc}")
+            planned = self.planner.on_capture(notice.key, notice.captured_ts, now)
             self.firing.schedule([planned] if planned else [])
             return None
         try:

@@ -83,7 +83,9 @@ class BridgeConfig:
     station: str
     mqtt: BridgeMqtt = field(default_factory=BridgeMqtt)
     schedule: Schedule = field(default_factory=Schedule)
-    announce: str = "verdicts"  # verdicts: a seq gap is a missing part; triggers: also the PLC's trigger topic
+    # verdicts: a seq gap is a missing part; triggers: also the PLC's trigger topic; captures: also the daemon's
+    # capture notices (mqtt.announce_captures), so a part whose verdict is late or never comes is rejected
+    announce: str = "captures"
     output_kind: str = "modbus"
     modbus: ModbusOutput | None = None
     gpio: GpioOutput | None = None
@@ -94,7 +96,7 @@ class BridgeConfig:
 # BRIDGE.yaml as written: parts, output and status are sections there, flat fields of BridgeConfig
 @dataclass(frozen=True)
 class Parts:
-    announce: Literal["verdicts", "triggers"] = "verdicts"
+    announce: Literal["captures", "verdicts", "triggers"] = "captures"
     dedup_entries: int = 100_000
 
 

@@ -2,14 +2,16 @@
 
 Times are Unix epoch seconds (`now` is passed in). A part's firing time is its verdict's `captured_ts` plus the
 camera-to-ejector delay; in `announce: triggers` mode a part announced on the PLC's trigger topic fires at its
-trigger's arrival plus the delay unless a PASS for its `part_id` arrived first. The rules (docs/deploy.md):
+trigger's arrival plus the delay unless a PASS for its `part_id` arrived first; in `announce: captures` mode every
+frame the daemon announced on its `captured` topic (publish/capture_notice.py) fires at its captured_ts plus the
+delay unless a PASS for its (run_id, seq) arrived first. The rules (docs/deploy.md):
 1. PASS never fires; FAIL and FAULT fire once, at their firing time.
 2. A replayed verdict (`replayed: true`) never fires: it is a record, its part passed long ago (counted).
 3. A late verdict (its firing time already passed when it arrived) never fires (counted).
 4. A duplicate by (station, run_id, seq) never fires twice (counted); a part_id is fired at most once too.
-5. A part whose verdict has not arrived by its firing time is rejected: a trigger without a verdict in time,
-   and a gap in `seq` within a run_id (each missing seq fires at a time interpolated between its neighbours';
-   one that is already past when the gap shows is counted `missing_too_late`, the bridge cannot reach it).
+5. A part whose verdict has not arrived by its firing time is rejected: a trigger or a capture notice without a
+   verdict in time, and a gap in `seq` within a run_id (each missing seq fires at a time interpolated between its
+   neighbours'; one that is already past when the gap shows is counted `missing_too_late`, the bridge cannot reach it).
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ class _Pending:
 
 COUNTERS = ("verdicts", "passed", "scheduled", "late", "replayed", "duplicates", "clock_skew", "missing_scheduled",
             "missing_too_late", "gaps_too_large", "triggers", "trigger_duplicates", "late_triggers",
-            "trigger_timeouts", "fired", "cancelled")
+            "trigger_timeouts", "captures", "capture_duplicates", "late_captures", "capture_timeouts", "fired",
+            "cancelled")
 
 
 class Planner:
@@ -58,6 +61,7 @@ class Planner:
         self._runs: OrderedDict[str, tuple[int, float]] = OrderedDict()  # run_id -> (last seq, its firing time)
         self._pending: dict[int, _Pending] = {}
         self._by_part: OrderedDict[str, int] = OrderedDict()  # part_id -> token (pending or fired)
+        self._by_capture: OrderedDict[tuple[str, str, int], int] = OrderedDict()  # notice key -> token
         self._next = 0
 
     def _plan(self, at: float, what: str, part_id: str | None = None) -> Planned:
@@ -84,13 +88,15 @@ class Planner:
                 return []
             out = self._gap(v, at, now)
             token = self._by_part.get(v.part_id) if v.part_id is not None else None
-            if token is not None:  # a part the PLC announced: its trigger's pulse stands or is cancelled
+            if token is None:
+                token = self._by_capture.get(v.key)
+            if token is not None:  # an announced part (trigger or capture notice): its pulse stands or is cancelled
                 pending = self._pending.get(token)
                 if pending is None or pending.at <= now:  # the fail-safe fired (or fires now) for it
                     self.counts["late"] += 1
                 elif v.rejects:
                     self.counts["scheduled"] += 1
-                    pending.what = f"{v.verdict} {v.run_id}/{v.seq} part {v.part_id}"
+                    pending.what = f"{v.verdict} {v.run_id}/{v.seq}" + (f" part {v.part_id}" if v.part_id else "")
                 else:
                     pending.cancelled = True
                     self.counts["passed"] += 1
@@ -123,8 +129,8 @@ class Planner:
         for i in range(1, missing + 1):
             seq = last[0] + i
             t = last[1] + (at - last[1]) * i / (missing + 1)
-            if (v.station, v.run_id, seq) in self._seen:
-                continue
+            if (v.station, v.run_id, seq) in self._seen or (v.station, v.run_id, seq) in self._by_capture:
+                continue  # its verdict came, or its capture notice's pulse stands for it already
             if t <= now:
                 self.counts["missing_too_late"] += 1
             else:
@@ -146,6 +152,27 @@ class Planner:
             self._remember_part(part_id, planned.token)
             return planned
 
+    def on_capture(self, key: tuple[str, str, int], captured_ts: float, now: float) -> Planned | None:
+        """A frame the daemon numbered (station, run_id, seq): a pulse at captured_ts + delay unless a PASS for it
+        arrives first. None when its verdict came already, the notice is a duplicate, too late or skewed."""
+        with self._lock:
+            self.counts["captures"] += 1
+            if key in self._seen or key in self._by_capture:  # the verdict was first, or a redelivery
+                self.counts["capture_duplicates"] += 1
+                return None
+            at = captured_ts + self.delay_s
+            if at - now > self.delay_s + self.max_skew_s:
+                self.counts["clock_skew"] += 1
+                return None
+            if at <= now:  # held back past its firing time: the part has passed the ejector
+                self.counts["late_captures"] += 1
+                return None
+            planned = self._plan(at, f"capture {key[1]}/{key[2]} (no verdict in time)")
+            self._by_capture[key] = planned.token
+            if len(self._by_capture) > MAX_PENDING_TRIGGERS:
+                self._by_capture.popitem(last=False)
+            return planned
+
     def _remember_part(self, part_id: str, token: int) -> None:
         self._by_part[part_id] = token
         if len(self._by_part) > MAX_PENDING_TRIGGERS:
@@ -162,6 +189,8 @@ class Planner:
                 return None
             if pending.what.startswith("trigger "):
                 self.counts["trigger_timeouts"] += 1
+            elif pending.what.startswith("capture "):
+                self.counts["capture_timeouts"] += 1
             self.counts["fired"] += 1
             return pending.what
 

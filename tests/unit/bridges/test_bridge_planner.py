@@ -112,3 +112,62 @@ def test_dedup_memory_is_bounded() -> None:
     for seq in range(5000):
         p.on_verdict(v(seq, "PASS", ts=T0), now=T0)
     assert len(p._seen) == 1000
+
+
+def key(seq: int, run: str = "r1") -> tuple[str, str, int]:
+    return ("line1", run, seq)
+
+
+def test_a_captured_part_whose_verdict_never_comes_is_rejected_at_capture_plus_delay() -> None:
+    p = Planner(DELAY)
+    planned = p.on_capture(key(5), T0 + 0.5, now=T0 + 0.51)
+    assert planned is not None and planned.at == pytest.approx(T0 + 0.5 + DELAY)
+    assert fire_all(p, [planned]) == ["capture r1/5 (no verdict in time)"]
+    assert p.snapshot()["capture_timeouts"] == 1 and p.snapshot()["fired"] == 1
+
+
+def test_a_pass_in_time_cancels_the_captured_pulse_and_a_fail_keeps_exactly_one() -> None:
+    p = Planner(DELAY)
+    passed, failed = p.on_capture(key(1), T0 + 0.1, now=T0 + 0.1), p.on_capture(key(2), T0 + 0.2, now=T0 + 0.2)
+    assert passed is not None and failed is not None
+    assert p.on_verdict(v(1, "PASS"), now=T0 + 0.5) == []
+    assert p.on_verdict(v(2, "FAIL"), now=T0 + 0.6) == []  # the notice's pulse stands for it: no second one
+    assert fire_all(p, [passed, failed]) == ["FAIL r1/2"]
+    assert p.snapshot()["cancelled"] == 1 and p.snapshot()["fired"] == 1
+
+
+def test_a_pass_after_the_captured_part_was_rejected_is_late_and_fires_nothing_more() -> None:
+    p = Planner(DELAY)
+    planned = p.on_capture(key(7), T0 + 0.7, now=T0 + 0.7)
+    assert planned is not None
+    assert fire_all(p, [planned]) == ["capture r1/7 (no verdict in time)"]  # the scorer hung: rejected
+    assert p.on_verdict(v(7, "PASS"), now=T0 + 0.7 + DELAY + 0.3) == []
+    assert p.snapshot()["late"] == 1 and p.snapshot()["fired"] == 1
+
+
+def test_a_notice_after_its_verdict_or_twice_or_too_late_plans_nothing() -> None:
+    p = Planner(DELAY)
+    assert len(p.on_verdict(v(3), now=T0 + 0.35)) == 1
+    assert p.on_capture(key(3), T0 + 0.3, now=T0 + 0.4) is None  # the verdict came first
+    assert p.on_capture(key(4), T0 + 0.4, now=T0 + 0.45) is not None
+    assert p.on_capture(key(4), T0 + 0.4, now=T0 + 0.46) is None  # a redelivery
+    assert p.on_capture(key(5), T0 + 0.5, now=T0 + 0.5 + DELAY) is None  # held back past its firing time
+    s = p.snapshot()
+    assert (s["captures"], s["capture_duplicates"], s["late_captures"]) == (4, 2, 1)
+
+
+def test_a_seq_gap_does_not_plan_a_second_pulse_for_a_part_its_notice_covers() -> None:
+    p = Planner(DELAY)
+    assert p.on_verdict(v(10, "PASS"), now=T0 + 1.0) == []
+    notice = p.on_capture(key(11), T0 + 1.1, now=T0 + 1.1)
+    assert notice is not None
+    planned = p.on_verdict(v(13, "PASS"), now=T0 + 1.31)  # 11 (announced) and 12 (not) have no verdict
+    assert [x.what for x in planned] == ["missing r1/12 (no verdict)"]
+    assert sorted(fire_all(p, [notice, *planned])) == ["capture r1/11 (no verdict in time)",
+                                                       "missing r1/12 (no verdict)"]
+
+
+def test_a_notice_from_a_clock_far_ahead_is_refused() -> None:
+    p = Planner(DELAY, max_skew_s=2.0)
+    assert p.on_capture(key(1), T0 + 60.0, now=T0) is None
+    assert p.snapshot()["clock_skew"] == 1
