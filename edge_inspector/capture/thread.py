@@ -15,9 +15,11 @@ frame_ledger.py's.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from ..types import DroppedFrame, Frame
 from .base import FrameSource, ReadResult
@@ -59,6 +61,7 @@ class CaptureThread(threading.Thread):
         stall_seconds: float = 10.0,
         idle_ok: bool = False,
         bit_depth: int = 16,
+        on_numbered: Callable[[Frame], None] | None = None,
     ) -> None:
         super().__init__(name="capture", daemon=True)
         if bit_depth not in BIT_DEPTHS:
@@ -75,6 +78,10 @@ class CaptureThread(threading.Thread):
         self._health = HealthTracker(self._what, source.live, stall_seconds, idle_ok)
         self._ledger = FrameLedger(self._what)
         self._build_error_logged = False
+        # Told of every frame the moment it is numbered, before it is queued (the daemon's capture notice); an
+        # error there is counted, logged the 1st, 10th, 100th... time, and never stops capture.
+        self.on_numbered = on_numbered
+        self.numbered_failures = 0
 
     def take_dropped(self) -> list[DroppedFrame]:
         """Hand over (and forget) the frames dropped since the last call, in seq order."""
@@ -191,6 +198,14 @@ class CaptureThread(threading.Thread):
         if frame is None:
             return
         self._ledger.count(read=1)
+        if self.on_numbered is not None:
+            try:
+                self.on_numbered(frame)
+            except Exception as exc:  # noqa: BLE001 - a notice that cannot be sent must not cost the frame
+                self.numbered_failures += 1
+                if math.log10(self.numbered_failures).is_integer():
+                    log.warning("frame %d: the numbered-frame hook failed (%d times so far): %r", seq,
+                                self.numbered_failures, exc)
         if self.realtime:
             try:
                 self.queue.put_nowait(frame)

@@ -373,3 +373,42 @@ def test_reopening_backs_off_from_reconnect_seconds_up_to_the_cap() -> None:
 
     assert [reconnect_delay(a, 2.0, 30.0) for a in range(7)] == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
     assert reconnect_delay(10_000, 0.5, 5.0) == 5.0  # no overflow after days of a dead camera
+
+
+def test_every_numbered_frame_is_told_before_it_is_queued_even_when_the_queue_drops_it(tmp_path: Path) -> None:
+    told: list[tuple[int, float, bool]] = []
+    q_ref: list[queue.Queue[object]] = []
+
+    def on_numbered(frame: Frame) -> None:  # runs on the capture thread, before the frame is queued
+        told.append((frame.seq, frame.captured_at, any(frame is item for item in list(q_ref[0].queue))))
+
+    q: queue.Queue[object] = queue.Queue(maxsize=2)
+    q_ref.append(q)
+    source = VideoFileSource(write_video(tmp_path / "v.avi", 20))
+    source.open()
+    thread = CaptureThread(source, q, threading.Event(), pacing="realtime", fps=500.0, on_numbered=on_numbered)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while thread.stats().frames_read < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    drain(q)
+    thread.join(2)
+    dropped = thread.take_dropped()
+    assert len(dropped) > 0  # nobody consumed: most frames were dropped, and were told all the same
+    assert [seq for seq, _, _ in told] == list(range(20))
+    assert not any(queued for _, _, queued in told)
+    assert all(abs(ts - time.time()) < 60 for _, ts, _ in told)
+
+
+def test_a_failing_numbered_hook_costs_no_frame(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    def broken(frame: Frame) -> None:
+        raise OSError("broker socket closed")
+
+    with caplog.at_level(logging.WARNING):
+        thread, q, _ = run_capture(VideoFileSource(write_video(tmp_path / "v.avi", 12)), on_numbered=broken)
+        frames = [i for i in drain(q) if isinstance(i, Frame)]
+        thread.join(2)
+    assert [f.seq for f in frames] == list(range(12))
+    assert thread.numbered_failures == 12
+    warnings = [r for r in caplog.records if "numbered-frame hook failed" in r.getMessage()]
+    assert len(warnings) == 2  # the 1st and the 10th, not one per frame
