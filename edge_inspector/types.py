@@ -104,6 +104,24 @@ class Box:
 
 
 @dataclass(frozen=True)
+class DefectType:
+    """Which defect a failed part has (model.defect_types): a class name of the type classifier and its
+    probability."""
+
+    name: str
+    confidence: float
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"DefectType.name: expected a non-empty string, got {self.name!r:.80}")
+        if not (isinstance(self.confidence, (int, float)) and 0.0 <= self.confidence <= 1.0):
+            raise ValueError(f"DefectType.confidence: expected a probability 0..1, got {self.confidence!r:.40}")
+
+    def as_dict(self) -> dict[str, str | float]:
+        return {"name": self.name, "confidence": round(float(self.confidence), 6)}
+
+
+@dataclass(frozen=True)
 class Inspection:
     """Everything decided about one frame: the unit every sink consumes."""
 
@@ -123,3 +141,4 @@ class Inspection:
     part_id: str | None = None  # the PLC's part id (trigger.mode mqtt) or the camera's frame id (frame_id)
     image: np.ndarray | None = field(default=None, repr=False, compare=False)
     anomaly_map: np.ndarray | None = field(default=None, repr=False, compare=False)
+    defect_type: DefectType | None = None  # FAIL only, with model.defect_types: which defect, how sure

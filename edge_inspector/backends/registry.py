@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from ..model.defect_type_names import is_type_classifier
+from ..model.metadata import MetadataError, ModelMetadata
 from .base import Backend, BackendError, BackendOptions
 from .devices import check_device
 from .lazy_lookup import UnknownName, lazy_lookup
@@ -34,6 +36,7 @@ def create_backend(name: str, model_dir: Path, device: str = "auto",
     options = options or BackendOptions()
     model_dir = Path(model_dir)
     check_device(device)
+    refuse_type_classifier(model_dir)
     if name != "auto":
         return _create(name, model_dir, device, options)
     from .selection import select_backend
@@ -50,6 +53,18 @@ def create_backend(name: str, model_dir: Path, device: str = "auto",
         return backend
     assert first_error is not None  # select_backend raises when there is no candidate
     raise first_error
+
+
+def refuse_type_classifier(model_dir: Path) -> None:
+    """BackendError (one line) for a defect-type classifier's dir: it names defects, it judges no part. A dir
+    without readable metadata is left to the backend, whose own error names the problem."""
+    try:
+        meta = ModelMetadata.load(model_dir)
+    except MetadataError:
+        return
+    if is_type_classifier(meta):
+        raise BackendError(f"{model_dir}: model kind {meta.kind} names the defect types of failed parts, it does not "
+                           "judge parts: give it as model.defect_types, and an inspection model as model.path")
 
 
 def _create(name: str, model_dir: Path, device: str, options: BackendOptions) -> Backend:

@@ -57,6 +57,10 @@ def cmd_export(args: argparse.Namespace) -> int:
               f"{quant['calibration_images']} good images; levels tried (worst score move / its allowance): "
               + ", ".join(f"{k} {v:.3g}" for k, v in info["parity"]["levels_tried"])
               + f"; allowance {info['parity']['allowed_score_diff']:.3g}, or half a FAIL's margin")
+    if "probabilities" in info["outputs"]:  # a defect-type classifier: class names, no thresholds
+        print(f"defect types: {', '.join(result.metadata.arch['classes'])}; run it: model.defect_types "
+              f"{result.out_dir} (beside an inspection model in model.path)")
+        return 0
     print(f"thresholds carried over: image {result.metadata.image_threshold:.6g}, "
           f"pixel {result.metadata.pixel_threshold:.6g}")
     trt = (f"TensorRT: edge-inspector build-engine --model {result.out_dir}" if info["precision"] == "fp32" else

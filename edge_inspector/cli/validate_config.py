@@ -47,6 +47,12 @@ def validate_config(file: Path, skip_model: bool = False) -> int:
         backend = _load(cfg)  # the weights load with the configured backend: BackendError -> one line
         model = f"model {model_dir} ({meta.model_id}, {meta.kind}, loads on {backend})"
         shown = f"{threshold:g} from the config" if threshold != "auto" else f"{meta.image_threshold:g} from the model"
+        if cfg.model.defect_types is not None:
+            from ..backends.defect_typer import DefectTyper
+
+            typer = DefectTyper(cfg.model.defect_types, "cpu", threads=1)  # BackendError -> one line, exit 2
+            model += f", defect types {', '.join(typer.classes)} ({typer.metadata.model_id})"
+            typer.close()
     profile = cfg.inspection.profile
     if profile is not None:
         from ..calibration import load_profile

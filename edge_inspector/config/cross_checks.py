@@ -22,6 +22,8 @@ def check_consistency(cfg: Config) -> None:
         raise KeyProblem("source.fps", f"expected a positive number, got {src.fps}")
     if cfg.model.path is None:
         raise KeyProblem("model.path", "required: the model directory written by `edge-inspector train`")
+    if cfg.model.defect_types is not None and cfg.model.defect_types == cfg.model.path:
+        raise KeyProblem("model.defect_types", "must differ from model.path (a second model: the type classifier)")
     insp = cfg.inspection
     for key in ("threshold", "pixel_threshold"):
         value = getattr(insp, key)

@@ -91,6 +91,7 @@ class ModelConfig:
     cuda_graph: bool = True  # torch on CUDA: replay the scoring step as a CUDA graph
     backbone_weights: Path | None = None  # ImageNet ResNet-50 weights for training the feature autoencoder
     tiling: TilingConfig = field(default_factory=TilingConfig)
+    defect_types: Path | None = None  # model dir of `train --kind defect-types`: names the defect of each FAIL
 
 
 @dataclass
@@ -150,6 +151,9 @@ class MqttConfig:
     commands: bool = False
     max_message_bytes: int = 65536  # a command or trigger message longer than this is dropped unread (counted)
     command_max_age_s: float = 60.0  # a command whose `ts` is older than this (or as far ahead) is refused; 0 = off
+    # a notice on {prefix}/{station}/captured the moment each frame is numbered, before it is judged: a reject
+    # bridge (parts.announce: captures) then rejects a part whose verdict is late or never comes
+    announce_captures: bool = True
 
 
 @dataclass
@@ -199,6 +203,8 @@ class DashboardConfig:
     allow_plain_http: bool = False  # acknowledges plain HTTP when bound beyond loopback without tls_proxy
     requests_per_s: float = 20.0  # per client address: a token bucket of this rate (history/what-if cost 5)
     request_burst: float = 60.0  # ... holding at most this many
+    labels_dir: Path | None = None  # where technicians' defect-type labels of rejects go (MVTec layout); None: off
+    defect_types: list[str] = field(default_factory=list)  # types the Rejects page suggests (free text allowed too)
 
 
 @dataclass

@@ -18,12 +18,14 @@ def resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.source.path = fix(cfg.source.path)
     cfg.model.path = fix(cfg.model.path)
     cfg.model.backbone_weights = fix(cfg.model.backbone_weights)
+    cfg.model.defect_types = fix(cfg.model.defect_types)
     cfg.inspection.profile = fix(cfg.inspection.profile)
     cfg.mqtt.ca_file = fix(cfg.mqtt.ca_file)
     cfg.mqtt.cert_file = fix(cfg.mqtt.cert_file)
     cfg.mqtt.key_file = fix(cfg.mqtt.key_file)
     cfg.mqtt.password_file = fix(cfg.mqtt.password_file)
     cfg.dashboard.token_file = fix(cfg.dashboard.token_file)
+    cfg.dashboard.labels_dir = fix(cfg.dashboard.labels_dir)
     out = cfg.output
     state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
     out.dir = fix(out.dir) or (Path(state) if state else base / "edge-inspector-state")

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from ..model.metadata import ModelMetadata
+from ..model.defect_type_names import is_type_classifier
+from ..model.metadata import METADATA_FILE, ModelMetadata
 from ..model.part_mask import copy_part_mask
 from . import ExportError
 from .onnx_export import ONNX_FILE, ExportResult, export_onnx, file_sha256, parity_text
@@ -38,6 +39,14 @@ def export_model(model_dir: Path, out_dir: Path, *, precision: str = "fp32", cal
     training's anomaly simulation: calibration sees good parts only, so defect activations can clip), and
     records that comparison. A score may move by the tolerance, and a FAIL's score by up to half its
     margin above the threshold (it stays a clear FAIL); a level that moves any score more is refused."""
+    # A defect-type classifier has one output, its probabilities: its own graph (export/type_graph.py).
+    if (Path(model_dir) / METADATA_FILE).is_file() and is_type_classifier(ModelMetadata.load(model_dir)):
+        if precision != "fp32":
+            raise ExportError(f"--precision {precision}: a defect-type classifier exports as fp32 only")
+        from .type_graph import export_type_classifier
+
+        return export_type_classifier(model_dir, out_dir, dynamic_batch=dynamic_batch, max_batch=max_batch,
+                                      opset=opset, overwrite=overwrite)
     if precision == "fp32":
         return export_onnx(model_dir, out_dir, dynamic_batch=dynamic_batch, max_batch=max_batch, opset=opset,
                            overwrite=overwrite)

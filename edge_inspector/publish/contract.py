@@ -37,11 +37,13 @@ _LATENCY_KEYS = ("latency_ms", "inference_ms")
 # a frame name or a reason that came from a file name, a camera or the PLC cannot make a verdict huge.
 TEXT_LIMITS = {"frame": 256, "reason": 512, "model_id": 256, "part_id": 128}
 CUT_MARK = "...[cut]"  # ends a text that was cut to its limit
+DEFECT_TYPE_NAME_LIMIT = 64  # characters of defect_type.name (a type classifier's class names are shorter)
 
 
 @dataclass(frozen=True)
 class Topics:
-    """The topics of one station: `{prefix}/{station}/verdict|reject|status|stats|command|command/response`."""
+    """The topics of one station: `{prefix}/{station}/verdict|reject|status|stats|command|command/response|trigger|
+    captured`."""
 
     verdict: str  # every frame, QoS 1, not retained
     reject: str  # FAIL and FAULT only, QoS 1: the reject actuator subscribes here
@@ -50,6 +52,7 @@ class Topics:
     command: str = ""  # requests to the daemon (mqtt.commands), QoS 1; writable only by technicians (broker ACL)
     command_response: str = ""  # one response per request, QoS 1, not retained
     trigger: str = ""  # the PLC announces a part (trigger.mode mqtt), QoS 1
+    captured: str = ""  # a notice per numbered frame, before its verdict (mqtt.announce_captures), QoS 1
 
     @property
     def wildcard(self) -> str:
@@ -70,7 +73,8 @@ def topics(prefix: str, station_id: str) -> Topics:
         raise ValueError(f"station_id: expected one topic level without '/', got {station_id!r}")
     base = f"{prefix}/{station_id}"
     return Topics(verdict=f"{base}/verdict", reject=f"{base}/reject", status=f"{base}/status", stats=f"{base}/stats",
-                  command=f"{base}/command", command_response=f"{base}/command/response", trigger=f"{base}/trigger")
+                  command=f"{base}/command", command_response=f"{base}/command/response", trigger=f"{base}/trigger",
+                  captured=f"{base}/captured")
 
 
 def iso_utc(ts: float) -> str:
@@ -121,11 +125,12 @@ def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, rep
 
     score is None exactly when the part could not be scored (FAULT without a score). replayed is True
     when the verdict is sent late from the spool (after an outage or a restart) with its original times.
+    defect_type ({"name", "confidence"}) is there only for a FAIL named by model.defect_types.
     Free text (frame, reason, model_id, part_id) is capped by TEXT_LIMITS; a non-finite number is refused
     (ValueError): the daemon turns a non-finite score into a FAULT before it gets here.
     """
     i = inspection
-    return {
+    payload: dict[str, Any] = {
         "schema": SCHEMA,
         "version": CONTRACT_VERSION,
         "station": station_id,
@@ -146,6 +151,18 @@ def verdict_payload(inspection: Inspection, station_id: str, run_id: str, *, rep
         "part_id": None if i.part_id is None else free_text(i.part_id, TEXT_LIMITS["part_id"]),
         "replayed": bool(replayed),
     }
+    if i.defect_type is not None:  # FAIL with model.defect_types only: absent otherwise (an optional key)
+        payload["defect_type"] = defect_type_payload(i.defect_type.name, i.defect_type.confidence)
+    return payload
+
+
+def defect_type_payload(name: str, confidence: float) -> dict[str, Any]:
+    """The verdict's `defect_type` object: the name capped to DEFECT_TYPE_NAME_LIMIT, the confidence a finite
+    probability (ValueError otherwise)."""
+    value = _finite(confidence, "defect_type.confidence")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"defect_type.confidence: expected 0..1, got {value}")
+    return {"name": free_text(name, DEFECT_TYPE_NAME_LIMIT), "confidence": round(value, 6)}
 
 
 def _header(schema: str, station_id: str, run_id: str, at: float | None, **middle: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ..config.redact import cap
-from ..types import Box
+from ..types import Box, DefectType
 from .message_fields import (
     MessageError,
     decode,
@@ -29,6 +29,7 @@ VERDICTS = ("PASS", "FAIL", "FAULT")
 MAX_BOXES = 1000  # a FAIL frame with more regions than this is not a frame this contract describes
 TEXT_LIMITS = {"frame": 256, "reason": 512, "model_id": 256}  # the schema's maxLength
 PART_ID_LIMIT = 128
+DEFECT_TYPE_NAME_LIMIT = 64  # defect_type.name's maxLength
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ContractVerdict:
     reason: str
     model_id: str
     replayed: bool
+    defect_type: DefectType | None = None  # optional key: a FAIL named by the station's type classifier
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -81,7 +83,30 @@ def read_verdict(payload: bytes, station: str, limit: int) -> ContractVerdict:
         frame=text(d, "frame", TEXT_LIMITS["frame"]), captured_ts=number(d, "captured_ts"),
         captured_at=epoch(d, "captured_ts"), decided_at=instant(d, "decided_at"),
         latency_ms=number(d, "latency_ms"), reason=text(d, "reason", TEXT_LIMITS["reason"]),
-        model_id=text(d, "model_id", TEXT_LIMITS["model_id"]), replayed=field(d, "replayed", bool))
+        model_id=text(d, "model_id", TEXT_LIMITS["model_id"]), replayed=field(d, "replayed", bool),
+        defect_type=_defect_type(d))
+
+
+def _defect_type(d: dict[str, Any]) -> DefectType | None:
+    """The optional `defect_type`: absent or null, or {"name": 1..64 plain characters, "confidence": 0..1}."""
+    item = d.get("defect_type")
+    if item is None:
+        return None
+    if not isinstance(item, dict):
+        raise MessageError("type", f"defect_type: expected an object or null, got {type(item).__name__}")
+    unknown = sorted(str(k) for k in item if k not in ("name", "confidence"))
+    if unknown:
+        raise MessageError("schema", f"defect_type: unknown key {cap(unknown[0], 40)}")
+    try:
+        name = text(item, "name", DEFECT_TYPE_NAME_LIMIT, min_len=1, plain=True)
+        confidence = number(item, "confidence")
+    except MessageError as exc:
+        raise MessageError(exc.kind, f"defect_type.{exc}") from None
+    except OverflowError:  # an integer too large for a float (JSON allows any length)
+        raise MessageError("type", "defect_type.confidence: expected a finite number, got a huge integer") from None
+    if not 0.0 <= confidence <= 1.0:
+        raise MessageError("schema", f"defect_type.confidence: expected 0 to 1, got {cap(confidence, 40)}")
+    return DefectType(name, confidence)
 
 
 def _box(item: Any, index: int) -> Box:

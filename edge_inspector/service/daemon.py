@@ -127,6 +127,7 @@ class Daemon:
         state.use_settings(resolve_settings(cfg, meta, m.path))
         state.model_id = backend.model_id
         backend.warmup()
+        self.step.open_naming()  # model.defect_types: its classifier names the defect of each FAIL
         log.info("run %s: model %s (%s) on %s; threshold %.4f, pixel threshold %.4f", self.run_id,
                  backend.model_id, meta.kind, backend.name, self.threshold, self.pixel_threshold)
         # before the sinks open files: a bad source leaves nothing open
@@ -151,7 +152,7 @@ class Daemon:
         capture = CaptureThread(
             source, frames, self.stop_event, pacing=src.pacing, fps=src.fps,
             max_consecutive_failures=src.max_consecutive_failures, reconnect_seconds=src.reconnect_seconds,
-            reconnect_max_seconds=src.reconnect_max_seconds,
+            reconnect_max_seconds=src.reconnect_max_seconds, on_numbered=sinks.capture_notice(),
             stall_seconds=src.stall_seconds, idle_ok=src.idle_ok, bit_depth=src.bit_depth,
         )
         monitor = Monitor(state, capture, sinks)
@@ -187,6 +188,7 @@ class Daemon:
                 self.metrics.close()
             if self._backend is None:
                 backend.close()
+            self.step.close()
         return self.summary.finish(time.monotonic() - started, state.latency, state.inference, state.stages,
                                    capture, sinks)
 

@@ -18,6 +18,7 @@ from ..types import Box, DroppedFrame, Frame, Inspection, Verdict
 
 if TYPE_CHECKING:
     from ..backends import Backend
+    from .defect_naming import DefectNaming
     from .profile_settings import InspectionSettings
     from .run_state import RunState
     from .what_if import InspectionMemory
@@ -32,6 +33,7 @@ class InspectionStep:
         self.state, self.memory = state, memory
         self.failing = 0  # scorer failures in a row
         self.last_error = ""  # the last one's first line, capped
+        self.naming: DefectNaming | None = None  # model.defect_types: names the defect of each FAIL
 
     def inspect(self, frame: Frame, backend: Backend) -> Inspection:
         """The verdict of one frame (FAULT when the scorer fails or its output is not finite)."""
@@ -65,6 +67,17 @@ class InspectionStep:
         # the model's whole-frame score is kept for what-if replays, which judge it again like this frame
         return self._finish(frame, settings, verdict, judged_score, boxes, reason, inference_ms, amap.map, score)
 
+    def open_naming(self) -> None:
+        """Load model.defect_types's classifier (BackendError, one line, when it cannot be); nothing without it."""
+        from .defect_naming import open_defect_naming
+
+        self.naming = open_defect_naming(self.state.cfg.model, self.state.stages)
+
+    def close(self) -> None:
+        """Release the defect-type classifier, if there is one."""
+        if self.naming is not None:
+            self.naming.close()
+
     def not_inspected(self, d: DroppedFrame) -> Inspection:
         """The FAULT of a frame that was never scored (dropped, unreadable, a part no frame came for); counted."""
         st = self.state
@@ -97,11 +110,14 @@ class InspectionStep:
         model_score: float | None = None,
     ) -> Inspection:
         st = self.state
+        # before the latency is taken: naming the defect is part of deciding the verdict
+        defect = self.naming.name(frame.image, frame.seq) if verdict is Verdict.FAIL and self.naming else None
         latency_ms = (time.monotonic() - frame.captured_mono) * 1000.0
         deadline = st.cfg.inspection.deadline_ms
         if deadline is not None and latency_ms > deadline and verdict is not Verdict.FAULT:
             reason = f"deadline missed: decided {latency_ms:.0f} ms after capture > {deadline:.0f} ms ({reason})"
             verdict = Verdict.FAULT
+            defect = None
             st.summary.deadline_missed += 1
         st.summary.count(verdict)
         st.latency.add(latency_ms)
@@ -114,5 +130,5 @@ class InspectionStep:
             seq=frame.seq, source_index=frame.source_index, name=frame.name, captured_at=frame.captured_at,
             decided_at=time.time(), verdict=verdict, score=score, threshold=settings.threshold, boxes=tuple(boxes),
             reason=reason, latency_ms=latency_ms, inference_ms=inference_ms, model_id=st.model_id,
-            part_id=frame.part_id, image=frame.image, anomaly_map=amap,
+            part_id=frame.part_id, image=frame.image, anomaly_map=amap, defect_type=defect,
         )

@@ -29,11 +29,12 @@ from ..config import Config
 from ..config.redact import escape_non_utf8
 from ..publish import AuditLog, EvidenceWriter, Spool, VerdictSender, encode, verdict_payload
 from ..publish.annotate import annotate
+from ..publish.capture_notice import capture_payload
 from ..publish.contract import REJECT_VERDICTS
 from ..publish.retention import RetentionJanitor
 from ..sparkplug.build import build_edge_node
 from ..sparkplug.edge_node import SparkplugEdgeNode
-from ..types import Inspection, Verdict
+from ..types import Frame, Inspection, Verdict
 from .image_worker import ImageJob, ImageWorker
 from .stages import StageTimes
 
@@ -101,7 +102,7 @@ class Sinks:
             inspection = replace(inspection, name=texts[0], reason=texts[1], part_id=texts[2])
         encoded = self._guard("contract", lambda: self._encode(inspection))
         if encoded is None:  # cannot happen for values the daemon produces; still, the part gets a verdict
-            inspection = replace(inspection, verdict=Verdict.FAULT, score=None, boxes=(),
+            inspection = replace(inspection, verdict=Verdict.FAULT, score=None, boxes=(), defect_type=None,
                                  reason=f"verdict could not be encoded ({inspection.reason})")
             encoded = self._encode(inspection)
         record, payload = encoded
@@ -205,6 +206,20 @@ class Sinks:
             self.sender.conn.set_status(**extra)
         if self.sparkplug is not None:
             self.sparkplug.set_status(**extra)
+
+    def capture_notice(self) -> Callable[[Frame], None] | None:
+        """The capture thread's hook that announces each numbered frame on `{station}/captured` (QoS 1, not
+        spooled: worth something only until the part reaches the ejector), or None (mqtt.announce_captures off)."""
+        sender = self.sender
+        if sender is None or not self.cfg.mqtt.announce_captures:
+            return None
+        topic, station = sender.conn.topics.captured, self.cfg.station_id
+
+        def announce(frame: Frame) -> None:
+            payload = capture_payload(station, self.run_id, frame.seq, frame.captured_at)
+            self._guard("contract", lambda: sender.publish_extra(topic, payload, qos=1))
+
+        return announce
 
     def publish_stats(self, payload: dict[str, Any]) -> None:
         """Send one stats message (QoS 0, not spooled: telemetry, not a verdict)."""

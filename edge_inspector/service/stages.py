@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from .stats import LatencyRecorder, LatencyStats
 
 # Stages of the inspection thread, in pipeline order (the image worker's follow in WORKER_STAGES).
-INSPECTION_STAGES = ("queue_wait", "infer", "check", "postprocess", "contract", "spool", "handoff", "audit",
-                     "hook", "inspect_total")
+INSPECTION_STAGES = ("queue_wait", "infer", "check", "postprocess", "defect_type", "contract", "spool", "handoff",
+                     "audit", "hook", "inspect_total")  # defect_type: FAILs only, with model.defect_types
 WORKER_STAGES = ("annotate", "evidence", "video")
 
 

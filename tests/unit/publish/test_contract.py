@@ -145,8 +145,9 @@ def test_topics() -> None:
     assert t.wildcard == "edge-inspector/line1/#"
     assert topics("plant/a", "s").verdict == "plant/a/s/verdict"
     assert t.trigger == "edge-inspector/line1/trigger"
-    assert {topic.rsplit("/", 1)[1] for topic in (t.verdict, t.reject, t.status, t.stats, t.trigger)} == \
-        set(SCHEMA_FOR_LEVEL)
+    assert t.captured == "edge-inspector/line1/captured"
+    assert {topic.rsplit("/", 1)[1] for topic in (t.verdict, t.reject, t.status, t.stats, t.trigger, t.captured)} \
+        == set(SCHEMA_FOR_LEVEL)
 
 
 @pytest.mark.parametrize(("prefix", "station"), [("", "s"), ("p", ""), ("p/#", "s"), ("p", "s+"), ("p", "a/b")])
@@ -257,7 +258,8 @@ def test_schemas_agree_with_the_code_on_enums_and_keys() -> None:
     assert set(stats["required"]) == {"schema", "version", "station", "run_id", "at", "ts"} | STATS_BODY_KEYS
     verdict = load_schema("verdict")
     # part_id came as a new optional key of contract 2: sent always, required never (older spooled verdicts)
-    assert set(verdict["required"]) == KEYS - {"part_id"} and set(verdict["properties"]) == KEYS
+    # defect_type too, sent only on a FAIL named by model.defect_types (tests/unit/publish/test_defect_type_contract.py)
+    assert set(verdict["required"]) == KEYS - {"part_id"} and set(verdict["properties"]) == KEYS | {"defect_type"}
 
 
 def _verdict(**changes: Any) -> dict[str, Any]:
