@@ -18,7 +18,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 SCHEMA_DIR = Path(__file__).resolve().parents[1] / "docs" / "schemas"
 # The topic's last level picks the schema: reject carries the same object as verdict.
 SCHEMA_FOR_LEVEL = {"verdict": "verdict", "reject": "verdict", "status": "status", "stats": "stats",
-                    "trigger": "trigger"}
+                    "trigger": "trigger", "captured": "captured"}
 # The command topics (mqtt.commands): requests on `.../command`, answers on `.../command/response`.
 SCHEMA_FOR_COMMAND_TOPIC = {"command": "command-request", "command/response": "command-response"}
 
@@ -37,7 +37,8 @@ def _is_date_time(value: object) -> bool:
 
 
 def schema_path(name: str) -> Path:
-    """docs/schemas/{name}.schema.json for name in verdict, status, stats, command-request, command-response."""
+    """docs/schemas/{name}.schema.json for name in verdict, status, stats, captured, command-request,
+    command-response."""
     return SCHEMA_DIR / f"{name}.schema.json"
 
 
@@ -55,7 +56,7 @@ def validator(name: str) -> Draft202012Validator:
 
 
 # What the daemon itself publishes (docs/mqtt-contract.md): the rest (command requests, triggers) are inputs.
-DAEMON_OUTPUT_LEVELS = ("verdict", "reject", "status", "stats")
+DAEMON_OUTPUT_LEVELS = ("verdict", "reject", "status", "stats", "captured")
 
 
 def daemon_output_schema(topic: str) -> str | None:

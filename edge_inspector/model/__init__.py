@@ -1,6 +1,4 @@
-"""Models: metadata and preprocessing (no torch), networks and checkpoints (torch, imported lazily)."""
+"""Models: the kinds' registry, metadata and preprocessing (no torch), networks and checkpoints (torch).
 
-from .metadata import KINDS, MetadataError, ModelMetadata
-from .preprocess import map_to_frame, preprocess
-
-__all__ = ["KINDS", "MetadataError", "ModelMetadata", "map_to_frame", "preprocess"]
+Nothing is imported here: `--help` and the kinds' registry (model/kinds.py) must load without numpy or torch.
+"""

@@ -1,6 +1,6 @@
-"""The reject bridge as a child process against a real Mosquitto and pymodbus's server: triggers without a
-verdict are rejected, garbage and oversized messages are refused while it keeps firing, and its outage shows
-on its retained status (the broker publishes its last will)."""
+"""The reject bridge as a child process against a real Mosquitto and pymodbus's server: triggers and capture
+notices without a verdict are rejected, garbage and oversized messages are refused while it keeps firing, and its
+outage shows on its retained status (the broker publishes its last will)."""
 
 from __future__ import annotations
 
@@ -124,6 +124,48 @@ def test_bad_messages_are_refused_and_it_keeps_firing(tmp_path: Path, mosquitto_
     assert (counts["invalid"], counts["oversize"]) == (len(junk), 1), counts
     assert counts["retained"] == 1
     assert len(peer.coil_edges()) == 1
+
+
+def test_bad_capture_notices_are_refused_and_a_good_one_still_rejects_its_part(
+        tmp_path: Path, mosquitto_broker, peer, mqtt_subscriber) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from edge_inspector.publish.capture_notice import capture_payload
+
+    station = "rbcapdoor"
+    cfg = write_bridge_config(tmp_path / "bridge.yaml", broker=mosquitto_broker, modbus_port=peer.port,
+                              station=station, delay_ms=DELAY_MS, announce="captures")
+    bridge = BridgeProcess(cfg).start()
+    pub = _publisher(mosquitto_broker)
+    topic = f"ei-rel/{station}/captured"
+    try:
+        _online(mqtt_subscriber, mosquitto_broker, station)
+        good = capture_payload(station, "run-c", 3, time.time())
+        rng = random.Random(7)  # fuzz: random bytes, and the good notice with random bytes flipped
+        junk = [b"", b"{}", b"\xff", b"1e999999", capture_payload("other", "run-c", 1, time.time()),
+                good.replace(b'"seq":3', b'"seq":-3'), good.replace(b'"run_id":"run-c"', b'"run_id":"../x"'),
+                *(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))) for _ in range(40)),
+                *(bytes(b ^ (rng.randrange(1, 256) if rng.random() < 0.1 else 0) for b in good) for _ in range(40))]
+        junk = [j for j in junk if j != good]
+        for payload in junk:
+            pub.publish(topic, payload, qos=1)
+        pub.publish(topic, b'{"x": "' + b"A" * 200_000 + b'"}', qos=1)  # over max_message_bytes
+        t0 = time.time()
+        pub.publish(topic, capture_payload(station, "run-ok", 0, t0), qos=1).wait_for_publish(5)
+        _wait_until(t0 + DELAY_MS / 1000 + 1.0)
+        status = _status(mqtt_subscriber, mosquitto_broker, f"ei-rel/{station}/reject-bridge-status",
+                         lambda p: p["counts"]["fired"] >= 1 and p["counts"]["pending"] == 0)
+        assert bridge.alive()
+    finally:
+        pub.loop_stop()
+        assert bridge.terminate() == 0, bridge.output()
+    fired = [f["what"] for f in bridge.fired()]
+    counts = status["counts"]
+    # a flipped byte can leave a valid notice (another seq, a digit of the time): it is a part, and is rejected
+    assert "capture run-ok/0 (no verdict in time)" in fired
+    assert counts["capture_refused"] + counts["captures"] - 1 == len(junk), counts
+    assert counts["oversize"] == 1 and counts["capture_timeouts"] == len(fired), counts
+    assert len(peer.coil_edges()) >= 1
 
 
 def test_its_outage_shows_on_the_retained_status(tmp_path: Path, mosquitto_broker, peer,

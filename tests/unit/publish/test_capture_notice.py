@@ -65,3 +65,15 @@ def test_any_bytes_give_a_notice_or_a_message_error(payload: bytes) -> None:
     except MessageError:
         return
     assert got.station == "line1" and got.seq >= 0 and got.captured_ts > 0
+
+
+def test_the_notice_matches_its_published_schema() -> None:
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[3] / "docs/schemas/captured.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(json.loads(capture_payload("line1", "r-1", 0, 1_800_000_000.5)), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**json.loads(capture_payload("line1", "r-1", 0, 1.0)), "seq": -1}, schema)
