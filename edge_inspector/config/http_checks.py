@@ -8,6 +8,7 @@ import math
 from typing import Any
 
 from .key_problem import KeyProblem, positive
+from .label_names import check_defect_types
 from .models import Config
 
 
@@ -37,6 +38,7 @@ def check_http_servers(cfg: Config) -> None:
         raise KeyProblem("dashboard.request_burst",
                          f"expected a number >= 10 (an upload costs 10), got {d.request_burst}")
     _check_dashboard_doors(d)
+    check_defect_types(d)
 
 
 def _check_dashboard_doors(d: Any) -> None:

@@ -22,6 +22,7 @@ from ..config import DashboardConfig
 from ..service.between_frames import Busy, Expired
 from ..service.control import DaemonControl
 from .doors import SESSION_COOKIE, RateLimiter, allowed_hosts, host_name, is_loopback, session_value
+from .label_routes import add_label_routes
 from .reads import add_reads
 from .writes import add_writes
 
@@ -113,6 +114,7 @@ def create_app(control: DaemonControl, token: str, cfg: DashboardConfig | None =
 
     add_reads(app, control, error)
     add_writes(app, control, error, cfg.max_upload_megapixels)
+    add_label_routes(app, control, error, cfg)
 
     @app.after_request
     def no_sniff(response: Response) -> Response:

@@ -1,7 +1,8 @@
 """Append-only JSONL audit log: one line per inspection, the MQTT verdict payload plus `evidence`.
 
 Other events carry a `kind` (verdict lines have none): `"kind": "command"` for a runtime command
-(service/commands.py). Readers that want verdicts only skip records with a `kind`.
+(service/commands.py), `"kind": "label"` for a technician's defect-type label (dashboard/labels.py).
+Readers that want verdicts only skip records with a `kind`.
 
 The live file is rotated by size and/or UTC day into `{stem}-YYYYmmddTHHMMSSZ{suffix}` beside it
 (e.g. `audit-20240501T000000Z.jsonl`), and only the newest `keep` rotated files are kept.

@@ -1,4 +1,5 @@
-// Rejects page: polls /api/rejects?limit=50 every 2 s; /rejects#<seq> (or a click) opens the detail view.
+// Rejects page: polls /api/rejects?limit=50 and /api/labels every 2 s; /rejects#<seq> (or a click) opens the
+// detail view, where a technician labels the part's defect type (POST /api/rejects/<seq>/label, token needed).
 "use strict";
 
 (() => {
@@ -9,6 +10,10 @@
   const cards = new Map(); // seq (string) -> .reject element (kept so thumbnails are not reloaded)
   let loadedOnce = false;
   let openSeq = null;
+  const AUTHOR_KEY = "edge-inspector-author";
+  let labelInfo = { enabled: false, off: "", run_id: null, suggested: [], seen: [] };
+  const labelOf = new Map(); // seq (string) -> newest label row of this run
+  let typeChoices = "";
 
   // ------------------------------------------------------------------ gallery
 
@@ -41,7 +46,8 @@
     const meta = el("div", null, "meta");
     const head = el("div", null, "meta-head");
     head.append(el("span", null, "verdict verdict-badge"), el("span", null, "r-score"));
-    meta.append(head, el("div", null, "r-seq"), el("div", null, "r-reason"), el("div", null, "r-time"));
+    meta.append(head, el("div", null, "r-seq"), el("div", null, "r-reason"), el("div", null, "r-time"),
+      el("div", null, "r-label"));
     card.append(thumb, meta);
     card.addEventListener("click", (ev) => {
       ev.preventDefault();
@@ -59,6 +65,8 @@
     card.querySelector(".r-seq").textContent = `#${rec.seq}${rec.name ? " · " + rec.name : ""}`;
     card.querySelector(".r-reason").textContent = rec.reason || "";
     card.querySelector(".r-time").textContent = epochTime(rec.decided_at);
+    const label = labelOf.get(String(rec.seq));
+    card.querySelector(".r-label").textContent = label ? `label: ${label.defect_type} · ${label.author}` : "";
   }
 
   function renderList(list) {
@@ -87,6 +95,7 @@
   }
 
   async function refresh() {
+    await refreshLabels();
     try {
       const data = await api("/api/rejects?limit=50");
       clearError("rejects");
@@ -97,6 +106,88 @@
       }
     } catch (e) {
       setError("rejects", errorText(e));
+    }
+  }
+
+  // ------------------------------------------------------------------ labels
+
+  async function refreshLabels() {
+    try {
+      const data = await api("/api/labels");
+      clearError("labels");
+      labelInfo = data;
+      labelOf.clear();
+      for (const row of (data.labels || []).slice().reverse()) {
+        if (row && row.run_id === data.run_id) labelOf.set(String(row.seq), row); // newest wins
+      }
+      $("labels-off").hidden = !!data.enabled;
+      $("labels-off").textContent = data.enabled ? "" : data.off || "labelling is off";
+      fillTypeChoices();
+      if (openSeq !== null) fillLabelBox(openSeq);
+    } catch (e) {
+      setError("labels", errorText(e));
+    }
+  }
+
+  function fillTypeChoices() {
+    const types = [];
+    for (const t of [...(labelInfo.suggested || []), ...(labelInfo.seen || [])]) {
+      if (typeof t === "string" && t && !types.includes(t)) types.push(t);
+    }
+    const key = types.join("\n");
+    if (key === typeChoices && $("label-type").options.length) return;
+    typeChoices = key;
+    const select = $("label-type");
+    const chosen = select.value;
+    const options = [new Option("— choose —", "")];
+    for (const t of types) options.push(new Option(t, t));
+    options.push(new Option("good (false reject: no defect)", "good"));
+    select.replaceChildren(...options);
+    if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  }
+
+  function fillLabelBox(seq) {
+    const label = labelOf.get(String(seq));
+    $("label-current").textContent = label
+      ? `labelled ${label.defect_type} by ${label.author}${label.note ? " (" + label.note + ")" : ""}`
+      : "not labelled yet";
+    $("label-submit").disabled = !labelInfo.enabled;
+    if (!labelInfo.enabled) showLabelResult("error", labelInfo.off || "labelling is off");
+  }
+
+  function showLabelResult(kind, text) {
+    const node = $("label-result");
+    node.className = "result " + kind;
+    node.textContent = text;
+  }
+
+  async function submitLabel() {
+    if (openSeq === null) return;
+    const seq = openSeq;
+    const defectType = $("label-custom").value.trim() || $("label-type").value;
+    const author = $("label-author").value.trim();
+    if (!defectType) return showLabelResult("error", "pick a type, or type a new one");
+    if (!author) return showLabelResult("error", "your name: needed for the audit log");
+    const body = { defect_type: defectType, author };
+    const note = $("label-note").value.trim();
+    if (note) body.note = note;
+    $("label-submit").disabled = true;
+    showLabelResult("pending", "saving…");
+    try {
+      const data = await api(`/api/rejects/${encodeURIComponent(seq)}/label`, { method: "POST", json: body, auth: true });
+      const saved = data.label;
+      labelOf.set(String(seq), saved);
+      showLabelResult("ok", `saved: ${saved.defect_type} → ${saved.file}` +
+        (saved.previous && saved.previous !== saved.file ? ` (moved from ${saved.previous})` : ""));
+      $("label-custom").value = "";
+      const card = cards.get(String(seq));
+      const rec = records.get(String(seq));
+      if (card && rec) fillCard(card, rec);
+      fillLabelBox(seq);
+    } catch (e) {
+      showLabelResult("error", errorText(e));
+    } finally {
+      $("label-submit").disabled = !labelInfo.enabled;
     }
   }
 
@@ -154,6 +245,9 @@
     openSeq = seq;
     let rec = records.get(seq) || null;
     fillDetail(seq, rec);
+    if (seq !== $("label-result").dataset.seq) showLabelResult("", "");
+    $("label-result").dataset.seq = seq;
+    fillLabelBox(seq);
     $("detail").hidden = false;
     $("detail").classList.add("open");
     if (!rec) {
@@ -195,6 +289,14 @@
       if ($("detail-raw").getAttribute("src")) showImage("detail-raw", "detail-raw-missing", null, "no raw image");
     });
     $("detail-close").addEventListener("click", closeDetail);
+    window.EI.bindTokenInput($("token"));
+    try {
+      $("label-author").value = localStorage.getItem(AUTHOR_KEY) || "";
+      $("label-author").addEventListener("change", () => localStorage.setItem(AUTHOR_KEY, $("label-author").value.trim()));
+    } catch (_e) {
+      /* storage disabled: the name only lives in the input */
+    }
+    $("label-submit").addEventListener("click", submitLabel);
     $("detail").addEventListener("click", (ev) => {
       if (ev.target === $("detail")) closeDetail(); // tap outside the box
     });
