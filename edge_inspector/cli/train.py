@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..model.kinds import KINDS, REGISTRY
+from ..model.kinds import INSPECTION_KINDS, KINDS, REGISTRY
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -57,6 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--overlap", type=int, default=32, help="--tiles: pixels shared by neighbouring tiles")
     p.add_argument("--grid-tiles", action="store_true", help="--tiles: train on the inference grid's tiles only "
                    "(default: a random tile-sized crop at the working resolution for every sample)")
+    labelled = ", ".join(k for k in INSPECTION_KINDS if REGISTRY[k].supervised)
+    p.add_argument("--split", type=Path, default=None, help=f"{labelled}: a development split (docs/splits/"
+                   "*.dev.txt); they train on train/good plus its defective images only (evaluate them with --split "
+                   "FILE --subset remainder)")
+    p.add_argument("--init-encoder", type=Path, default=None, metavar="MODEL_DIR", help=f"{labelled}: start from "
+                   "the encoder weights of a trained autoencoder (e.g. scratch or pixel) in MODEL_DIR")
     p.set_defaults(func=cmd_train)
 
 

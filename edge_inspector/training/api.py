@@ -44,6 +44,7 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
         roi=tuple(args.roi) if getattr(args, "roi", None) else None,
         part_mask=getattr(args, "ignore_mask", None), auto_mask=getattr(args, "auto_mask", False),
         mask_margin=getattr(args, "mask_margin", 0),
+        split=getattr(args, "split", None), init_encoder=getattr(args, "init_encoder", None),
     )
     if getattr(args, "preset", None):
         log.info("preset %s: %s", args.preset, ", ".join(f"{k}={v}" for k, v in sorted(flags.items())))
@@ -52,6 +53,9 @@ def train_from_args(args: argparse.Namespace) -> TrainResult:
 
 def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True) -> TrainResult:
     """Train cfg's kind with the loop that fits it (training/kind_training.py)."""
+    from .supervised_data import check_labelled_flags
+
+    check_labelled_flags(cfg)  # --split/--init-encoder: required or refused by the kind, in one line
     result: TrainResult = resolve(kind_training(cfg.kind).trainer)(data_dir, out_dir, cfg, progress)
     return result
 

@@ -51,6 +51,8 @@ class TrainConfig:
     mask_margin: int = 0
     # auto: bf16 autocast on CUDA (fp16 without bf16) and on CPUs with bf16 units; fp32 or bf16 to force.
     precision: str = "auto"
+    split: Path | None = None  # supervised kinds: the development split file whose defective images they train on
+    init_encoder: Path | None = None  # supervised kinds: a trained autoencoder's model dir whose encoder.* seeds theirs
 
     def __post_init__(self) -> None:
         kind_training(self.kind)  # ValueError naming the known kinds
