@@ -14,7 +14,8 @@ RUNTIME = [
 # The ONNX Runtime backend (the torch-free runtime); onnx is needed by int8 quantisation and checks.
 ONNX = ["onnx>=1.15", "onnxruntime>=1.17"]
 # Training also exports (torch.onnx's exporter needs onnxscript) and checks the export with ONNX Runtime.
-TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7", "onnxscript>=0.2", *ONNX]
+# scikit-learn fits the classical kinds (ocsvm, iforest, lof); their model dirs and exports need none of it.
+TRAIN = ["torch>=2.2", "torchvision>=0.17", "matplotlib>=3.7", "onnxscript>=0.2", "scikit-learn>=1.3", *ONNX]
 # TensorRT 11 dropped the FP16/INT8 builder flags and the calibrators this builder uses.
 TRT = ["tensorrt>=10.0,<11", "pycuda>=2024.1"]
 # The web dashboard (docs/dashboard.md): Flask on waitress, a production WSGI server in pure Python.

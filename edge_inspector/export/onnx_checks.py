@@ -15,6 +15,9 @@ TRT_FRIENDLY_OPS = frozenset({
     "MaxPool", "Min", "Mul", "Neg", "Pad", "Pow", "QuantizeLinear", "Reciprocal", "ReduceL2", "ReduceMax",
     "ReduceMean", "ReduceSum", "Relu", "Reshape", "Resize", "Shape", "Sigmoid", "Slice", "Sqrt", "Squeeze",
     "Sub", "Sum", "Transpose", "Unsqueeze", "Where",
+    # The classical kinds (model/classical.py): tree tests and LOF's nearest neighbours (TopK: sorted, static K
+    # under TensorRT's limit of 3840).
+    "LessOrEqual", "TopK",
 })
 
 
