@@ -8,7 +8,7 @@
 # evaluated on the development part and on the untouched remainder of docs/splits/<category>.dev.txt. The
 # supervised kinds train on train/good plus the development part's defective images only (--split), so every
 # kind is judged on the same remainder. The table (scripts/summarize_runs.py) ends the run.
-# Environment: EI (the CLI command), KINDS (default: every registered kind), CATS (default: bottle
+# Environment: EI (the CLI command), KINDS (default: every kind that judges parts), CATS (default: bottle
 # magnetic_tile cookie), SIZE (input size, default 128), MINUTES (budget per deep run, default 2), SEEDS
 # (default 0), EXTRA (flags for every train).
 set -uo pipefail
@@ -16,7 +16,7 @@ data=${1:?usage: compare_kinds.sh DATA_ROOT RUNS_DIR}
 runs=${2:?usage: compare_kinds.sh DATA_ROOT RUNS_DIR}
 EI=${EI:-edge-inspector}
 here=$(cd "$(dirname "$0")/.." && pwd)
-KINDS=${KINDS:-$(python3 -c 'import sys; sys.path.insert(0, "'"$here"'"); from edge_inspector.model.kinds import KINDS; print(*KINDS)')}
+KINDS=${KINDS:-$(python3 -c 'import sys; sys.path.insert(0, "'"$here"'"); from edge_inspector.model.kinds import INSPECTION_KINDS; print(*INSPECTION_KINDS)')}
 CATS=${CATS:-bottle magnetic_tile cookie}
 SIZE=${SIZE:-128}
 MINUTES=${MINUTES:-2}
