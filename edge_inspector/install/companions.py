@@ -17,7 +17,7 @@ from ..errors import UserError
 from ..model.kinds import import_target
 from .layout import InstallError, Layout
 from .shell import Say, run_command, systemd_running
-from .units import HEADER
+from .units import render_unit
 
 
 @dataclass(frozen=True)
@@ -74,18 +74,10 @@ def install_companion(companion: Companion, text: str, source: Path, layout: Lay
     tmp.write_text(text, encoding="utf-8")
     tmp.chmod(0o640)
     tmp.replace(config)
-    template = source / "systemd" / companion.template
-    try:
-        unit = template.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InstallError(f"{template}: cannot read the unit template ({exc.strerror})") from exc
-    executable = layout.target(layout.executable)
-    if f"ExecStart={executable} " not in unit:
-        raise InstallError(f"{template}: ExecStart= does not run {executable}")
+    unit = render_unit(source, layout, companion.template, companion.instance(layout))
     target = companion.unit_path(layout)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(HEADER.format(source=source).replace("edge-inspector@STATION", companion.instance(layout))
-                   + unit, encoding="utf-8")
+    tmp.write_text(unit, encoding="utf-8")
     tmp.chmod(0o644)
     tmp.replace(target)
     say(f"{companion.name}: wrote {config} and {target}")

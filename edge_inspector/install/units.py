@@ -13,10 +13,10 @@ HEADER = ("# Installed by `edge-inspector install-service` from {source}; the ne
 DOC = Path("docs") / "deploy.md"
 
 
-def render_unit(source: Path, layout: Layout) -> str:
-    """The template's text with a header saying where it came from; refuses a template that does not run
-    the venv this installer creates."""
-    template = source / "systemd" / UNIT_TEMPLATE
+def render_unit(source: Path, layout: Layout, name: str = UNIT_TEMPLATE, instance: str = "") -> str:
+    """The template `name`'s text with a header saying where it came from (and how to edit `instance`, the
+    station's unit by default); refuses a template that does not run the venv this installer creates."""
+    template = source / "systemd" / name
     try:
         text = template.read_text(encoding="utf-8")
     except OSError as exc:
@@ -24,7 +24,8 @@ def render_unit(source: Path, layout: Layout) -> str:
     executable = layout.target(layout.executable)
     if f"ExecStart={executable} " not in text:
         raise InstallError(f"{template}: ExecStart= does not run {executable}")
-    return HEADER.format(source=source) + text
+    header = HEADER.format(source=source)
+    return (header.replace("edge-inspector@STATION", instance) if instance else header) + text
 
 
 def write_units(source: Path, layout: Layout, say: Say) -> list[Path]:

@@ -1,5 +1,5 @@
-"""Shared integration fixtures: a real model trained once per session from scratch on synthetic parts, and a
-small real tmpfs to fill (the full-disk tests of the sender and the daemon)."""
+"""Shared integration fixtures: a real model trained once per session from scratch on synthetic parts, a small
+real tmpfs to fill (the full-disk tests of the sender and the daemon), and a Chromium tab (the browser tests)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,35 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from helpers.browser import ARTIFACTS, CHROMIUM
 from helpers.ci import skip_unless_ci
 
 CATEGORY = "brushed_metal"
 SIZE = 64
+
+
+@pytest.fixture()
+def page() -> Iterator[Any]:
+    """A Chromium tab driven by Playwright (the browser tests); JavaScript errors on the page fail the test.
+    Screenshots go to ARTIFACTS (test-artifacts/browser/, or $EI_ARTIFACTS)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_unless_ci("the browser tests need playwright (pip install -e .[dev])")
+    if not Path(CHROMIUM).exists():
+        skip_unless_ci(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        tab = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        yield tab
+        browser.close()
+    assert not errors, f"JavaScript errors: {errors}"
 
 
 @pytest.fixture(scope="session")

@@ -10,41 +10,18 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import cv2
 import pytest
-from helpers.ci import skip_unless_ci
+from helpers.browser import ARTIFACTS
 from helpers.daemon_process import verdicts, wait_for
 from helpers.dashboard import start_dashboard_daemon
 from helpers.profile import FIXED, calibrate
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("EI_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts") / "browser"
 N = 16
-
-
-@pytest.fixture()
-def page() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_unless_ci("the browser tests need playwright (pip install -e .[dev])")
-    if not Path(CHROMIUM).exists():
-        skip_unless_ci(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        tab = context.new_page()
-        errors: list[str] = []
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield tab
-        browser.close()
-    assert not errors, f"JavaScript errors: {errors}"
 
 
 def shot(page: Any, name: str) -> None:

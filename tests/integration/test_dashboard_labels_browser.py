@@ -6,39 +6,16 @@ test-artifacts/browser/ (or $EI_ARTIFACTS).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.ci import skip_unless_ci
+from helpers.browser import ARTIFACTS
 from helpers.daemon_process import wait_for
 from helpers.dashboard import Http, start_dashboard_daemon
 from helpers.profile import FIXED, calibrate
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("EI_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts") / "browser"
-
-
-@pytest.fixture()
-def page() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_unless_ci("the browser tests need playwright (pip install -e .[dev])")
-    if not Path(CHROMIUM).exists():
-        skip_unless_ci(f"the browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        tab = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-        errors: list[str] = []
-        tab.on("pageerror", lambda exc: errors.append(str(exc)))
-        yield tab
-        browser.close()
-    assert not errors, f"JavaScript errors: {errors}"
 
 
 def recent_fail(http: Http) -> int:

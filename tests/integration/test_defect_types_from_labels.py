@@ -17,7 +17,6 @@ import pytest
 from helpers.daemon_process import DaemonProcess, wait_for, write_config
 from helpers.dashboard import Http, start_dashboard_process
 from helpers.profile import FIXED, calibrate
-from test_dashboard_labels_browser import page  # noqa: F401 - the Chromium fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 TYPES = ("crack", "crack", "scratch", "scratch")
@@ -35,7 +34,7 @@ def fails_with_frames(http: Http, n: int) -> list[int]:
     return found
 
 
-def label_in_browser(page: Any, http: Http, seq: int, defect_type: str) -> None:  # noqa: F811
+def label_in_browser(page: Any, http: Http, seq: int, defect_type: str) -> None:
     page.goto(http.base + f"/rejects#{seq}")
     page.wait_for_selector("#detail", state="visible", timeout=30000)
     page.wait_for_function("document.querySelectorAll('#label-type option').length >= 3", timeout=30000)
@@ -48,7 +47,7 @@ def label_in_browser(page: Any, http: Http, seq: int, defect_type: str) -> None:
 
 def test_a_technicians_labels_become_the_defect_type_of_later_fail_verdicts(
         tmp_path: Path, trained_model: Any, mosquitto_broker: Any, mqtt_subscriber: Any,
-        page: Any) -> None:  # noqa: F811
+        page: Any) -> None:
     model_dir, category, _ = trained_model
     profile = calibrate(model_dir, model_dir.parent / "data" / category, tmp_path / "cal", *FIXED)
     labels = tmp_path / "labels"
