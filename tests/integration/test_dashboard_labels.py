@@ -17,7 +17,7 @@ import pytest
 from helpers.daemon_process import wait_for
 from helpers.dashboard import Http, start_dashboard_process
 from helpers.profile import FIXED, calibrate
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from edge_inspector.publish import read_audit_all
@@ -159,6 +159,7 @@ def fuzz_labels(http: Http, seq: int, name: str, labels: Path) -> None:
     @given(defect_type=NAMES, author=AUTHORS, note=st.one_of(st.none(), st.text(max_size=230)),
            extra=st.dictionaries(st.text(max_size=8).filter(lambda k: k not in ("defect_type", "author", "note")),
                                  st.integers(), max_size=1))
+    @example(defect_type="crack", author="bo", note=None, extra={})  # a label, whatever the random draw brings
     def one(defect_type: Any, author: Any, note: Any, extra: dict[str, int]) -> None:
         body = {"defect_type": defect_type, "author": author, **({} if note is None else {"note": note}), **extra}
         answer = http.post_json(f"/api/rejects/{seq}/label", body)

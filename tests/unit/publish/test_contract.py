@@ -307,8 +307,9 @@ def test_invalid_status_and_unknown_topic() -> None:
 def test_the_examples_in_the_contract_page_are_valid() -> None:
     page = Path(__file__).resolve().parents[3] / "docs" / "mqtt-contract.md"
     examples = re.findall(r"```json\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
-    assert len(examples) == 4, "docs/mqtt-contract.md shows a verdict, a status, a stats and a trigger example"
-    for example, level in zip(examples, ("verdict", "status", "stats", "trigger"), strict=True):
+    assert len(examples) == 5, "docs/mqtt-contract.md shows a verdict, a capture notice, a status, a stats and a " \
+                               "trigger example"
+    for example, level in zip(examples, ("verdict", "captured", "status", "stats", "trigger"), strict=True):
         validate_message(f"edge-inspector/line1/{level}", json.loads(example))
 
 
