@@ -10,7 +10,8 @@
 # kind is judged on the same remainder. The table (scripts/summarize_runs.py) ends the run.
 # Environment: EI (the CLI command), KINDS (default: every kind that judges parts), CATS (default: bottle
 # magnetic_tile cookie), SIZE (input size, default 128), MINUTES (budget per deep run, default 2), SEEDS
-# (default 0), EXTRA (flags for every train).
+# (default 0), EXTRA (flags for every train), SPLITS (default docs/splits; for copies made by
+# scripts/resize_dataset.py, which writes JPEG, a copy of the lists with .png turned to .jpg).
 set -uo pipefail
 data=${1:?usage: compare_kinds.sh DATA_ROOT RUNS_DIR}
 runs=${2:?usage: compare_kinds.sh DATA_ROOT RUNS_DIR}
@@ -22,7 +23,7 @@ SIZE=${SIZE:-128}
 MINUTES=${MINUTES:-2}
 SEEDS=${SEEDS:-0}
 EXTRA=${EXTRA:-}
-SPLITS=$here/docs/splits
+SPLITS=${SPLITS:-$here/docs/splits}
 mkdir -p "$runs"
 supervised=$(python3 -c 'import sys; sys.path.insert(0, "'"$here"'"); from edge_inspector.model.kinds import REGISTRY
 print(*(k for k, v in REGISTRY.items() if v.supervised))')
