@@ -30,7 +30,7 @@ def test_parts_announced_at_capture_whose_verdicts_never_come_are_rejected_once_
         tmp_path: Path, trained_model, mosquitto_broker, mqtt_subscriber) -> None:  # type: ignore[no-untyped-def]
     model_dir, category, size = trained_model
     video = tmp_path / "line.avi"
-    render_line_video(video, category, n_frames=200, defect_rate=0.2, size=size, seed=5)
+    render_line_video(video, category, n_frames=60, defect_rate=0.2, size=size, seed=5)
     peer = ModbusPeer(tmp_path).start()
     bridge = BridgeProcess(write_bridge_config(tmp_path / "bridge.yaml", broker=mosquitto_broker,
                                                modbus_port=peer.port, station=STATION, delay_ms=DELAY_MS,
@@ -44,12 +44,18 @@ def test_parts_announced_at_capture_whose_verdicts_never_come_are_rejected_once_
     try:
         assert wait_for(lambda: any(p.get("state") == "online" for p in of("reject-bridge-status")), 20.0), \
             bridge.output()
-        # frames come faster than one torch thread judges them, so some always wait in the queue, announced
+        # 400 frames/s, far faster than one torch thread judges them (an idle CI machine judged 25/s with room to
+        # spare): frames wait in the queue announced, or are dropped announced, their FAULTs still to come
         config = write_config(tmp_path / "config.yaml", model_dir=model_dir, broker=mosquitto_broker,
                               station=STATION, source={"kind": "video", "path": str(video), "pacing": "realtime",
-                                                       "fps": 25.0, "queue_size": 8})
+                                                       "fps": 400.0, "queue_size": 8})
         daemon = DaemonProcess(config, env={"OMP_NUM_THREADS": "1"}).start()
-        assert wait_for(lambda: len(of("verdict")) >= 8, 240.0), daemon.output()
+
+        def ahead() -> bool:  # some verdicts out, and the capture 3 or more frames ahead of the last one
+            judged, told = [p["seq"] for p in of("verdict")], [p["seq"] for p in of("captured")]
+            return len(judged) >= 3 and bool(told) and max(told) - max(judged) >= 3
+
+        assert wait_for(ahead, 240.0, interval=0.001), daemon.output()
         daemon.kill()  # SIGKILL: the frames it announced and had not judged get no verdict, ever
         killed_at = time.time()
         time.sleep(0.5)  # what the broker had from the daemon reaches both subscribers
@@ -57,6 +63,7 @@ def test_parts_announced_at_capture_whose_verdicts_never_come_are_rejected_once_
         verdicts = {(p["run_id"], p["seq"]): p for p in of("verdict")}
         orphans = sorted(set(notices) - set(verdicts))
         assert orphans, "every announced frame got its verdict before the kill: nothing to show"
+        print(f"killed with {len(verdicts)} verdicts out, {len(orphans)} of {len(notices)} announced frames without")
         assert set(verdicts) <= set(notices)  # every judged frame was announced first
         for key, ts in notices.items():
             if key in verdicts:
@@ -86,7 +93,7 @@ def test_parts_announced_at_capture_whose_verdicts_never_come_are_rejected_once_
         peer.stop()
     assert code == 0, bridge.output()
     edges, planned = peer.coil_edges(), sorted(f["planned"] for f in fired)
-    if all(b - a > 0.05 for a, b in zip(planned, planned[1:])):  # pulses 10 ms long, parts 40 ms apart at most
+    if all(b - a > 0.05 for a, b in zip(planned, planned[1:])):  # pulses 10 ms long: separate edges
         assert len(edges) == len(fired)
         assert not [(e, p) for e, p in zip(edges, planned) if e < p - 0.005]
     else:
