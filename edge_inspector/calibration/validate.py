@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from pathlib import Path
 from typing import Any
 
 from ..config.redact import cap
 from ..config.yaml_safe import VALUE_CHARS, label, one_line
 from ..errors import UserError
+from ..json_numbers import finite_float
 
 
 class CalibrationError(UserError, ValueError):
@@ -25,7 +25,7 @@ class ProfileError(CalibrationError):
 
 
 def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return finite_float(v) is not None
 
 
 def _rate(v: Any) -> bool:

@@ -35,6 +35,14 @@ def check_limits(obj: object, limits: Mapping[str, Limit], *, text_max: int,
                 within(key, value, *bounds)
 
 
+def check_integers(obj: object, low: int, high: int) -> None:
+    """KeyProblem for the first integer field of the dataclass tree `obj` outside `low`..`high`: the floor under
+    every count, size and index of a config whose own checks bound only some of them."""
+    for key, value in leaves(obj):
+        if isinstance(value, int) and not isinstance(value, bool):
+            within(key, value, low, high)
+
+
 def leaves(obj: object, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """(dotted key, value) of every field of a dataclass tree, nested dataclasses descended, list items as
     key[i] after the list itself."""
@@ -55,7 +63,8 @@ def _walk(key: str, value: Any) -> Iterator[tuple[str, Any]]:
 
 def within(key: str, value: float, low: float, high: float) -> None:
     """KeyProblem unless `value` is a finite number from `low` to `high`."""
-    if not (math.isfinite(value) and low <= value <= high):
+    # an int is compared as an int: math.isfinite(10**400) raises OverflowError
+    if not ((isinstance(value, int) or math.isfinite(value)) and low <= value <= high):
         what = "an integer" if isinstance(value, int) else "a number"
         raise KeyProblem(key, f"expected {what} from {_num(low)} to {_num(high)}, got {describe(value)}")
 

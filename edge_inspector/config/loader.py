@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from .cross_checks import check_consistency
+from .field_limits import check_integers
 from .key_problem import KeyProblem
 from .models import Config
 from .paths import resolve_paths
@@ -20,6 +21,8 @@ from .typed_build import parse_config
 from .yaml_safe import YamlFileError, one_line, read_yaml
 
 MAX_CONFIG_BYTES = 1024 * 1024  # a station config is a few KB
+INT32 = 2**31 - 1  # no count, size, port or index of a station config is larger
+FLOAT_EXACT = 2**53  # the largest integers a float holds exactly
 
 
 class ConfigError(UserError, ValueError):
@@ -50,7 +53,9 @@ def load_config(path: Path | str) -> Config:
     data, lines = ({} if doc.data is None else doc.data), doc.lines
     try:
         config = parse_config(data)
-        check_consistency(config)
+        check_integers(config, -FLOAT_EXACT, FLOAT_EXACT)  # the cross checks do float arithmetic on them
+        check_consistency(config)  # its own ranges name the allowed values; the floor below catches the rest
+        check_integers(config, -INT32, INT32)
     except KeyProblem as exc:
         raise ConfigError(located(path, exc, lines)) from None
     resolved = resolve_paths(config, path.parent.resolve())

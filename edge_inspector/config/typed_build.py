@@ -82,7 +82,10 @@ def _convert(tp: Any, value: Any, path: str) -> Any:  # noqa: PLR0911 - one bran
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise KeyProblem(path, f"expected number, got {describe(value)}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits: no float holds it
+            raise KeyProblem(path, f"expected a number within +-1.8e308, got {describe(value)}") from None
     if tp is str:
         if not isinstance(value, str):
             raise KeyProblem(path, f"expected string, got {describe(value)}")

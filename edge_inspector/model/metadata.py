@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
+import reprlib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..json_numbers import finite_float
 from .kinds import KINDS
 
 SCHEMA_VERSION = 1
@@ -129,5 +130,5 @@ def _check_finite(path: Path, data: dict[str, Any], keys: tuple[str, ...] = FINI
         value = data.get(key)
         values = value if isinstance(value, (list, tuple)) else [value]
         for v in values:
-            if isinstance(v, float) and not math.isfinite(v):  # ints are always finite
-                raise MetadataError(f"{path}: {key}: expected a finite number, got {v}")
+            if _is_number(v) and finite_float(v) is None:  # NaN, infinities, an int beyond a float's range
+                raise MetadataError(f"{path}: {key}: expected a finite number, got {reprlib.repr(v)}")

@@ -9,12 +9,12 @@ Unknown extra keys are ignored, as the contract asks of subscribers (docs/mqtt-c
 from __future__ import annotations
 
 import json
-import math
 import re
 from datetime import datetime, timezone
 from typing import Any
 
 from ..config.redact import cap
+from ..json_numbers import finite_float
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # docs/schemas/*.schema.json $defs.run_id
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -89,11 +89,11 @@ def integer(d: dict[str, Any], key: str, low: int = 0) -> int:
 
 
 def number(d: dict[str, Any], key: str) -> float:
-    """A finite number (not a bool) as a float."""
-    value = d.get(key)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise MessageError("type", f"{key}: expected a finite number, got {cap(value, 60)}")
-    return float(value)
+    """A finite number (not a bool) as a float; an integer too large for a float is refused like NaN."""
+    value = finite_float(d.get(key))
+    if value is None:
+        raise MessageError("type", f"{key}: expected a finite number, got {cap(d.get(key), 60)}")
+    return value
 
 
 def text(d: dict[str, Any], key: str, limit: int, *, min_len: int = 0, plain: bool = False) -> str:

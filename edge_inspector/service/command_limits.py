@@ -12,9 +12,9 @@ before that only the absolute bounds of command_request apply); `force` never li
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
+from ..json_numbers import finite_float
 from .command_request import CommandError
 
 if TYPE_CHECKING:
@@ -77,4 +77,4 @@ def check_changes(changes: dict[str, Any], settings: InspectionSettings, frame: 
 
 
 def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return finite_float(v) is not None

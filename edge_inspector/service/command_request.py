@@ -7,7 +7,6 @@ that need the daemon's state (the calibrated score range, the frame size) are co
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections import OrderedDict
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.redact import cap, cap_text
+from ..json_numbers import finite_float
 
 ACTIONS = ("show", "set", "history", "rollback", "what-if")
 CHANGES = ("set", "rollback")  # the actions that write a revision: their ids are remembered
@@ -33,7 +33,7 @@ class CommandError(ValueError):
 
 
 def _num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return finite_float(v) is not None
 
 
 def _int(v: Any) -> bool:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config.redact import cap
+from ..json_numbers import finite_float
 
 log = logging.getLogger(__name__)
 MAX_PENDING = 1000  # triggers waiting for a frame; past it the oldest is expired (a camera that died)
@@ -47,8 +47,7 @@ def parse_trigger(payload: bytes) -> tuple[str, float | None]:
         raise TriggerError(f"part_id: expected a string of 1-{PART_ID_MAX} characters without control characters, "
                            f"got {cap(part_id, 80)}")
     sent = data.get("ts")
-    if sent is not None and not (isinstance(sent, (int, float)) and not isinstance(sent, bool)
-                                 and math.isfinite(sent)):
+    if sent is not None and finite_float(sent) is None:
         raise TriggerError(f"ts: expected epoch seconds, got {cap(sent, 60)}")
     return part_id, None if sent is None else float(sent)
 

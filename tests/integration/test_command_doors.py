@@ -103,6 +103,12 @@ def test_the_daemon_survives_retained_repeated_oversized_and_absurd_commands(
         assert wait_for(lambda: responses(sub, "absurd"), 30.0)
         (absurd,) = responses(sub, "absurd")
         assert not absurd["ok"] and "outside the calibrated range" in absurd["error"]
+        # integers of 400 digits: json.loads returns them as int, and float() of one raises OverflowError
+        pub.send(f"{base}/trigger", {"part_id": "HUGE-TS", "ts": 10**400})
+        pub.send(f"{base}/command", {**setting, "id": "huge", "set": {"pixel_threshold": 10**400}})
+        assert wait_for(lambda: responses(sub, "huge"), 30.0), daemon.output()[-3000:]
+        (huge,) = responses(sub, "huge")
+        assert not huge["ok"] and huge["error"].startswith("set.pixel_threshold: expected a finite number")
         pub.send(f"{base}/command", {**setting, "id": "forced", "set": {"image_threshold": 1e308}, "force": True})
         assert wait_for(lambda: responses(sub, "forced"), 30.0)
         assert responses(sub, "forced")[0]["ok"] and responses(sub, "forced")[0]["profile"]["revision"] == 3
@@ -122,13 +128,14 @@ def test_the_daemon_survives_retained_repeated_oversized_and_absurd_commands(
         assert all(v["seq"] > last - 5 and "daemon stopping" in v["reason"] for v in faults), \
             ("parts were not judged while payloads arrived", [(v["seq"], v["reason"]) for v in faults][:5])
         assert any(v["part_id"] == "LIVE-PART" for v in run1)
-        assert not any(v["part_id"] in ("RETAINED-PART", "P" * 60_000) for v in run1)
+        assert not any(v["part_id"] in ("RETAINED-PART", "P" * 60_000, "HUGE-TS") for v in run1)
         assert {v["threshold"] for v in run1} >= {0.6123, 0.7, 1e308}
         assert not responses(sub, "retained-1") and not responses(sub, "big-author")
         log = daemon.output()
         assert log.count("more than mqtt.max_message_bytes 65536") == 1, "the oversize warning is throttled"
         assert log.count("a retained message") == 1  # command and trigger: one warning (throttled per kind)
         assert "trigger refused (part_id: expected a string of 1-128 characters" in log
+        assert "trigger refused (ts: expected epoch seconds" in log and "OverflowError" not in log
         assert max(len(line) for line in log.splitlines()) < 5000
 
         restarted = DaemonProcess(config, name="daemon2").start()  # the retained set is still at the broker
