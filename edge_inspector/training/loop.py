@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import logging
 import random
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..evaluation.progress import TrainProgress
 from ..model.checkpoint import save_model, weights_digest
 from ..model.metadata import ModelMetadata
 from ..model.networks import build_model
@@ -25,8 +23,8 @@ from ..model.part_mask import save_part_mask
 from ..model.preprocess import normalise
 from .crops import FixedBatches, RandomCrops
 from .data import is_grayscale
+from .epoch_loop import EpochLoop
 from .kind_training import kind_training, resolve
-from .lr_schedule import lr_factor
 from .objective import compute_loss, validation_loss
 from .part_region import augment_with_part
 from .presets import training_dtype
@@ -81,56 +79,28 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     x_val = torch.from_numpy(normalise(images[val_idx], meta))
     gen = torch.Generator().manual_seed(cfg.seed)
     steps = max(1, len(source) // cfg.batch_size)
-    budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
-    bar = TrainProgress(f"train {cfg.kind}", cfg.epochs, steps, budget_s=budget_s) if progress else None
+    run = EpochLoop(cfg, opt, scaler, steps, progress)
     log.info("training %s on %d %simages (%d validation) at %dx%d on %s, %s", cfg.kind, len(train_idx),
              "grayscale " if gray else "", len(val_idx), cfg.input_size, cfg.input_size, device,
              f"{dtype_name} autocast" if dtype_name else "fp32")
-    best, best_state, bad_epochs, history = float("inf"), None, 0, []
-    t0 = time.monotonic()
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(source), generator=gen)
-        running = 0.0
         for step in range(steps):
-            done = (epoch - 1 + step / steps) / cfg.epochs
-            if cfg.max_minutes:
-                done = max(done, (time.monotonic() - t0) / 60 / cfg.max_minutes)
-            for group in opt.param_groups:
-                group["lr"] = cfg.learning_rate * lr_factor(done)
+            run.schedule(epoch, step)
             xb, pb = source.take(order[step * cfg.batch_size:(step + 1) * cfg.batch_size], gen)
             xb, pb = augment_with_part(xb, pb, gen, cfg.hflip, cfg.vflip, cfg.max_rotation)
             xb = xb.to(device, non_blocking=True)
             pb = None if pb is None else pb.to(device, non_blocking=True)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
-            loss = compute_loss(model, cfg.kind, xb, gen, amp_dtype, gray_stats, pb)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            running += float(loss.detach())
-            if bar:
-                bar.step(epoch, step + 1, running / (step + 1))
+            run.backward(compute_loss(model, cfg.kind, xb, gen, amp_dtype, gray_stats, pb), step)
         val = validation_loss(model, cfg.kind, x_val, device, cfg.seed, gray_stats, amp_dtype, p_val)
-        history.append((running / steps, val))
-        log.info("epoch %d/%d: train loss %.4f, val loss %.4f (%.0f s)", epoch, cfg.epochs, running / steps, val,
-                 time.monotonic() - t0)
-        if val < best - 1e-4:
-            best, bad_epochs = val, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        minutes = (time.monotonic() - t0) / 60
-        if bad_epochs >= cfg.patience or (cfg.max_minutes is not None and minutes >= cfg.max_minutes):
-            log.info("stopping after epoch %d (%s)", epoch, "early stop" if bad_epochs >= cfg.patience else "budget")
+        if run.end_epoch(model, val):
             break
-    if bar:
-        bar.close()
-    seconds = time.monotonic() - t0
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    seconds = run.finish(model)
+    best, history = run.best, run.history
     model = model.to(memory_format=torch.contiguous_format)
     meta.model_id = f"{cfg.kind}-{weights_digest(model)}"
     meta.train = train_record(cfg, data_dir, data, epoch, seconds, device, backbone, dtype_name, gray, best, history)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..evaluation.progress import TrainProgress
 from ..model.checkpoint import save_model, weights_digest
 from ..model.classifiers import CamClassifier
 from ..model.metadata import ModelMetadata
@@ -28,9 +26,9 @@ from ..model.networks import build_model
 from ..model.preprocess import normalise
 from .augment import augment_batch
 from .data import data_hash, is_grayscale
+from .epoch_loop import EpochLoop
 from .kind_training import kind_training, resolve
 from .loop import seed_everything
-from .lr_schedule import lr_factor
 from .presets import training_dtype
 from .run_record import save_history, train_record, versions
 from .supervised_data import LabelledData, check_labelled_flags, load_labelled_data
@@ -109,25 +107,17 @@ def train_supervised(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: 
     gen = torch.Generator().manual_seed(cfg.seed)
     batch = max(2, min(cfg.batch_size, len(y_train)))  # BatchNorm needs 2 images a batch
     steps = max(1, len(y_train) // batch)
-    budget_s = cfg.max_minutes * 60 if cfg.max_minutes else None
-    bar = TrainProgress(f"train {cfg.kind}", cfg.epochs, steps, budget_s=budget_s) if progress else None
+    run = EpochLoop(cfg, opt, scaler, steps, progress)
     log.info("training %s on %d good + %d defective %simages (%d + %d validation, split %s, pos_weight %.2f) at "
              "%dx%d on %s, %s", cfg.kind, n_good, n_defect, "grayscale " if gray else "", len(good.val_idx),
              len(data.defect_val), cfg.split, pos_weight, cfg.input_size, cfg.input_size, device,
              f"{dtype_name} autocast" if dtype_name else "fp32")
-    best, best_state, bad_epochs, history = float("inf"), None, 0, []
-    t0 = time.monotonic()
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(len(y_train), generator=gen)
-        running = 0.0
         for step in range(steps):
-            done = (epoch - 1 + step / steps) / cfg.epochs
-            if cfg.max_minutes:
-                done = max(done, (time.monotonic() - t0) / 60 / cfg.max_minutes)
-            for group in opt.param_groups:
-                group["lr"] = cfg.learning_rate * lr_factor(done)
+            run.schedule(epoch, step)
             idx = order[step * batch:(step + 1) * batch]
             xb, yb = x_train[idx].to(device), y_train[idx].to(device)
             xb = augment_batch(colour_jitter(xb, gen, mean, std, gray), gen, cfg.hflip, cfg.vflip, rotation)
@@ -135,32 +125,12 @@ def train_supervised(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: 
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with _autocast(xb.device.type, amp_dtype):
                 logits = model.logits(xb)
-            loss = weighted_bce(logits, yb, pos_weight)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-            running += float(loss.detach())
-            if bar:
-                bar.step(epoch, step + 1, running / (step + 1))
+            run.backward(weighted_bce(logits, yb, pos_weight), step)
         val, caught = _validate(model, x_val, y_val, device, pos_weight, amp_dtype)
-        history.append((running / steps, val))
-        log.info("epoch %d/%d: train loss %.4f, val loss %.4f, %s (%.0f s)", epoch, cfg.epochs, running / steps,
-                 val, caught, time.monotonic() - t0)
-        if val < best - 1e-4:
-            best, bad_epochs = val, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            bad_epochs += 1
-        minutes = (time.monotonic() - t0) / 60
-        if bad_epochs >= cfg.patience or (cfg.max_minutes is not None and minutes >= cfg.max_minutes):
-            log.info("stopping after epoch %d (%s)", epoch, "early stop" if bad_epochs >= cfg.patience else "budget")
+        if run.end_epoch(model, val, caught):
             break
-    if bar:
-        bar.close()
-    seconds = time.monotonic() - t0
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    seconds = run.finish(model)
+    best, history = run.best, run.history
     model = model.to(memory_format=torch.contiguous_format).eval()
     meta.model_id = f"{cfg.kind}-{weights_digest(model)}"
     meta.train = train_record(cfg, data_dir, good, epoch, seconds, device, init, dtype_name, gray, best, history)
