@@ -13,6 +13,7 @@ import hashlib
 import io
 import logging
 import os
+from collections.abc import Callable
 from contextlib import redirect_stdout
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,54 +57,24 @@ def export_onnx(model_dir: Path, out_dir: Path, *, dynamic_batch: bool = False, 
                 opset: int = 18, overwrite: bool = False) -> ExportResult:
     """Export model_dir's network with its scoring graph to out_dir/model.onnx plus metadata.json, check it
     (onnx.checker, strict shape inference, TensorRT-friendly ops) and verify parity with ONNX Runtime."""
-    import torch
-
     from ..model.checkpoint import load_model
     from .scoring_graph import INPUT_NAME, OUTPUT_NAMES, ScoringGraph
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    if opset < 18:
-        raise ExportError(f"--opset {opset}: the exporter writes opset 18 or newer (TensorRT 10 parses up to 20+)")
-    _check_out_dir(model_dir, out_dir, overwrite)
+    _check_request(model_dir, out_dir, overwrite, opset, dynamic_batch, max_batch)
     model, meta = load_model(model_dir, "cpu")
-    graph = ScoringGraph(model, meta).eval()
-    h, w = meta.input_size
-    if dynamic_batch and max_batch < 2:
-        raise ExportError(f"--max-batch {max_batch}: a dynamic batch needs a maximum of 2 or more")
-    # torch.export specialises a dimension of size 1, so a dynamic batch is traced with 2 frames.
-    example = torch.zeros((2 if dynamic_batch else 1, h, w, 3), dtype=torch.uint8)
-    dynamic = {"image": {0: torch.export.Dim("batch", min=1, max=max_batch)}} if dynamic_batch else None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # per-pass INFO lines would bury the summary
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
-    tmp = out_dir / f".{ONNX_FILE}.{os.getpid()}.tmp"
-    try:
-        with redirect_stdout(io.StringIO()), torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(graph, (example,), str(tmp), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                              opset_version=opset, dynamo=True, dynamic_shapes=dynamic, external_data=False,
-                              verbose=False)
-        batch: int | str = "batch" if dynamic_batch else 1
-        checks = check_onnx(tmp, input_name=INPUT_NAME, input_shape=[batch, h, w, 3], output_names=OUTPUT_NAMES)
-        frames = parity_frames(meta, n=6)
-        parity = compare_with_torch(tmp, model, meta, frames, batch=3 if dynamic_batch else 1)
+
+    def parity_of(onnx: Path) -> dict[str, float]:
+        parity = compare_with_torch(onnx, model, meta, parity_frames(meta, n=6), batch=3 if dynamic_batch else 1)
         if parity["max_score_rel_diff"] > SCORE_RTOL or parity["max_map_abs_diff"] > MAP_ATOL:
             raise ExportError(f"{out_dir}: ONNX Runtime differs from PyTorch beyond tolerance: {parity_text(parity)} "
                               f"(allowed score {SCORE_RTOL} relative, map {MAP_ATOL} absolute)")
-        tmp.replace(out_dir / ONNX_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
-    onnx_path = out_dir / ONNX_FILE
-    export_info = {
-        "format": "onnx", "file": ONNX_FILE, "opset": checks["opset"], "precision": "fp32",
-        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "color": "RGB",
-                  "shape": checks["input_shape"]},
-        "outputs": {name: shape for name, shape in checks["output_shapes"].items()},
-        "batch": "dynamic" if dynamic_batch else 1, "max_batch": max_batch if dynamic_batch else 1,
-        "ops": checks["ops"], "nodes": checks["nodes"],
-        "onnx_sha256": file_sha256(onnx_path), "source_model_dir": str(model_dir.resolve()),
-        "source_sha256": file_sha256(model_dir / WEIGHTS_FILE), "parity": parity,
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+        return parity
+
+    graph = ScoringGraph(model, meta).eval()
+    onnx_path, checks, parity, export_info = write_onnx(
+        graph, meta, model_dir, out_dir, input_name=INPUT_NAME, output_names=OUTPUT_NAMES, parity_of=parity_of,
+        dynamic_batch=dynamic_batch, max_batch=max_batch, opset=opset)
     out_meta = replace(meta, export=export_info, versions={**meta.versions, **export_versions()})
     out_meta.save(out_dir)
     copy_part_mask(meta, model_dir, out_dir)
@@ -111,11 +82,61 @@ def export_onnx(model_dir: Path, out_dir: Path, *, dynamic_batch: bool = False, 
     return ExportResult(out_dir, onnx_path, out_meta, checks, parity)
 
 
+def write_onnx(graph: Any, meta: ModelMetadata, model_dir: Path, out_dir: Path, *, input_name: str,
+               output_names: tuple[str, ...], parity_of: Callable[[Path], dict[str, float]], dynamic_batch: bool,
+               max_batch: int, opset: int) -> tuple[Path, dict[str, Any], dict[str, float], dict[str, Any]]:
+    """Trace `graph` (uint8 NHWC RGB in) to out_dir/model.onnx through a temporary file that is checked
+    (onnx.checker, TensorRT-friendly ops, shapes) and compared by `parity_of` (which raises ExportError past its
+    tolerance) before it is renamed into place; returns the path, the checks, the parity and metadata's `export`."""
+    import torch
+
+    h, w = meta.input_size
+    # torch.export specialises a dimension of size 1, so a dynamic batch is traced with 2 frames.
+    example = torch.zeros((2 if dynamic_batch else 1, h, w, 3), dtype=torch.uint8)
+    dynamic = {input_name: {0: torch.export.Dim("batch", min=1, max=max_batch)}} if dynamic_batch else None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("onnx_ir", "onnxscript", "torch.onnx"):  # per-pass INFO lines would bury the summary
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
+    tmp = out_dir / f".{ONNX_FILE}.{os.getpid()}.tmp"
+    try:
+        with redirect_stdout(io.StringIO()), torch.inference_mode(False), torch.no_grad():
+            torch.onnx.export(graph, (example,), str(tmp), input_names=[input_name], output_names=list(output_names),
+                              opset_version=opset, dynamo=True, dynamic_shapes=dynamic, external_data=False,
+                              verbose=False)
+        batch: int | str = "batch" if dynamic_batch else 1
+        checks = check_onnx(tmp, input_name=input_name, input_shape=[batch, h, w, 3], output_names=output_names)
+        parity = parity_of(tmp)
+        tmp.replace(out_dir / ONNX_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
+    onnx_path = out_dir / ONNX_FILE
+    info = {
+        "format": "onnx", "file": ONNX_FILE, "opset": checks["opset"], "precision": "fp32",
+        "input": {"name": input_name, "dtype": "uint8", "layout": "NHWC", "color": "RGB",
+                  "shape": checks["input_shape"]},
+        "outputs": dict(checks["output_shapes"]), "batch": "dynamic" if dynamic_batch else 1,
+        "max_batch": max_batch if dynamic_batch else 1, "ops": checks["ops"], "nodes": checks["nodes"],
+        "onnx_sha256": file_sha256(onnx_path), "source_model_dir": str(model_dir.resolve()),
+        "source_sha256": file_sha256(model_dir / WEIGHTS_FILE), "parity": parity,
+        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    return onnx_path, checks, parity, info
+
+
 def export_versions() -> dict[str, str | None]:
     """Versions of the packages that wrote (and checked) the export."""
     from ..evaluation.machine import _version
 
     return {f"export_{m}": _version(m) for m in ("torch", "onnx", "onnxruntime", "onnxscript")}
+
+
+def _check_request(model_dir: Path, out_dir: Path, overwrite: bool, opset: int, dynamic_batch: bool,
+                   max_batch: int) -> None:
+    if opset < 18:
+        raise ExportError(f"--opset {opset}: the exporter writes opset 18 or newer (TensorRT 10 parses up to 20+)")
+    if dynamic_batch and max_batch < 2:
+        raise ExportError(f"--max-batch {max_batch}: a dynamic batch needs a maximum of 2 or more")
+    _check_out_dir(model_dir, out_dir, overwrite)
 
 
 def _check_out_dir(model_dir: Path, out_dir: Path, overwrite: bool) -> None:

@@ -6,23 +6,18 @@ probabilities within PROBABILITY_ATOL on a set of frames; metadata.json beside i
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import logging
-import os
-from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..model.metadata import WEIGHTS_FILE, ModelMetadata
+from ..model.metadata import ModelMetadata
 from ..model.preprocess import preprocess, to_input_images
 from . import ExportError
 from .checkpoint_parity import parity_frames
-from .onnx_checks import check_onnx
-from .onnx_export import ONNX_FILE, ExportResult, _check_out_dir, export_versions, file_sha256
+from .onnx_export import ExportResult, _check_request, export_versions, write_onnx
 from .scoring_graph import INPUT_NAME, ScoringGraph
 
 log = logging.getLogger(__name__)
@@ -43,50 +38,22 @@ def export_type_classifier(model_dir: Path, out_dir: Path, *, dynamic_batch: boo
                            opset: int = 18, overwrite: bool = False) -> ExportResult:
     """Export a defect-type classifier's model dir to out_dir/model.onnx + metadata.json, checked (onnx.checker,
     TensorRT-friendly ops, input and output shapes) and compared with the checkpoint under ONNX Runtime."""
-    import torch
-
     from ..model.checkpoint import load_model
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
-    if opset < 18:
-        raise ExportError(f"--opset {opset}: the exporter writes opset 18 or newer")
-    if dynamic_batch and max_batch < 2:
-        raise ExportError(f"--max-batch {max_batch}: a dynamic batch needs a maximum of 2 or more")
-    _check_out_dir(model_dir, out_dir, overwrite)
+    _check_request(model_dir, out_dir, overwrite, opset, dynamic_batch, max_batch)
     model, meta = load_model(model_dir, "cpu")
-    graph = TypeGraph(model, meta).eval()
-    h, w = meta.input_size
-    example = torch.zeros((2 if dynamic_batch else 1, h, w, 3), dtype=torch.uint8)
-    dynamic = {"image": {0: torch.export.Dim("batch", min=1, max=max_batch)}} if dynamic_batch else None
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("onnx_ir", "onnxscript", "torch.onnx"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).level))
-    tmp = out_dir / f".{ONNX_FILE}.{os.getpid()}.tmp"
-    try:
-        with redirect_stdout(io.StringIO()), torch.inference_mode(False), torch.no_grad():
-            torch.onnx.export(graph, (example,), str(tmp), input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-                              opset_version=opset, dynamo=True, dynamic_shapes=dynamic, external_data=False,
-                              verbose=False)
-        batch: int | str = "batch" if dynamic_batch else 1
-        checks = check_onnx(tmp, input_name=INPUT_NAME, input_shape=[batch, h, w, 3], output_names=OUTPUT_NAMES)
-        parity = compare_probabilities(tmp, model, meta, parity_frames(meta, n=6))
+
+    def parity_of(onnx: Path) -> dict[str, float]:
+        parity = compare_probabilities(onnx, model, meta, parity_frames(meta, n=6))
         if parity["max_score_abs_diff"] > PROBABILITY_ATOL:
             raise ExportError(f"{out_dir}: ONNX Runtime's probabilities differ from PyTorch's by "
                               f"{parity['max_score_abs_diff']:.2e} (allowed {PROBABILITY_ATOL})")
-        tmp.replace(out_dir / ONNX_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
-    onnx_path = out_dir / ONNX_FILE
-    info = {
-        "format": "onnx", "file": ONNX_FILE, "opset": checks["opset"], "precision": "fp32",
-        "input": {"name": INPUT_NAME, "dtype": "uint8", "layout": "NHWC", "color": "RGB",
-                  "shape": checks["input_shape"]},
-        "outputs": dict(checks["output_shapes"]), "batch": "dynamic" if dynamic_batch else 1,
-        "max_batch": max_batch if dynamic_batch else 1, "ops": checks["ops"], "nodes": checks["nodes"],
-        "onnx_sha256": file_sha256(onnx_path), "source_model_dir": str(model_dir.resolve()),
-        "source_sha256": file_sha256(model_dir / WEIGHTS_FILE), "parity": parity,
-        "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+        return parity
+
+    onnx_path, checks, parity, info = write_onnx(
+        TypeGraph(model, meta).eval(), meta, model_dir, out_dir, input_name=INPUT_NAME, output_names=OUTPUT_NAMES,
+        parity_of=parity_of, dynamic_batch=dynamic_batch, max_batch=max_batch, opset=opset)
     out_meta = replace(meta, export=info, versions={**meta.versions, **export_versions()})
     out_meta.save(out_dir)
     log.info("exported %s -> %s (probabilities within %.2e of PyTorch)", model_dir, onnx_path,
