@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 # - bridges/ (the reject bridge: its own process, fed by the verdicts over MQTT) reads publish/'s MQTT helpers and
 #   the trigger parser in service/, and serves only its verb: the same floor as bench/install, below cli.
 FLOORS: list[tuple[str, list[str]]] = [
-    ("root", ["", "types", "errors", "json_numbers"]),
+    ("root", ["", "types", "errors", "json_numbers", "atomic_file"]),
     ("synth", ["synth"]),
     ("model", ["model"]),
     ("backends", ["backends"]),

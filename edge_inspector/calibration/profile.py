@@ -8,7 +8,6 @@ revision (previous + 1) and the old file stays in history/, so later runtime cha
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from ..atomic_file import write_atomic
 from ..config.yaml_safe import YamlFileError, read_yaml
 from ..export.onnx_export import file_sha256
 from ..model.metadata import WEIGHTS_FILE, ModelMetadata
@@ -136,9 +136,7 @@ def save_profile(profile: Profile, root: Path) -> Path:
     check_profile_dict(path, profile.to_dict(), SCHEMA_VERSION)  # never write what load would refuse
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.dump(profile.to_dict(), Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=110)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)  # readers see the old or the new profile, never half of one
+    write_atomic(path, text.encode("utf-8"))  # readers see the old or the new profile, never half of one
     history = history_path(root, profile.product, profile.station, profile.revision)
     history.parent.mkdir(exist_ok=True)
     shutil.copyfile(path, history)

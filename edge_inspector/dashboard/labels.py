@@ -17,7 +17,6 @@ import errno
 import io
 import os
 import re
-import secrets
 import shutil
 import threading
 import time
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..atomic_file import write_atomic
 from ..config.label_names import GOOD, MAX_NAME, name_problem
 from .label_request import Label, LabelError
 
@@ -179,17 +179,8 @@ class LabelStore:
             os.replace(old, target)  # the same folder tree: a rename, never a copy
             return lambda: os.replace(target, old)
         assert source is not None
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-        try:
-            with source.open("rb") as src, tmp.open("xb") as dst:
-                shutil.copyfileobj(src, dst)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        with source.open("rb") as src:
+            write_atomic(target, lambda dst: shutil.copyfileobj(src, dst))
         return lambda: target.unlink(missing_ok=True)
 
     def _index(self, record: dict[str, Any]) -> Callable[[], None]:

@@ -16,7 +16,6 @@ imported inside functions so this module imports (and its image batching is test
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic_file import write_atomic
 from ..backends.engine_tag import (
     ENGINE_FILE,
     TAG_FILE,
@@ -245,10 +245,7 @@ def _load_timing_cache(config: Any, path: Path, say: Progress) -> None:
 
 def _atomic_write(path: Path, data: Any) -> None:
     """Write a buffer (bytes, IHostMemory) so a crash never leaves half a file under the final name."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(memoryview(data))
-    os.replace(tmp, path)
+    write_atomic(path, memoryview(data))
 
 
 def _entropy_calibrator(trt: ModuleType, cuda: ModuleType, batches: Iterator[np.ndarray], batch: int,

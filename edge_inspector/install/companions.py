@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..atomic_file import write_atomic
 from ..errors import UserError
 from ..model.kinds import import_target
 from .layout import InstallError, Layout
@@ -70,16 +71,10 @@ def install_companion(companion: Companion, text: str, source: Path, layout: Lay
     config = companion.config_path(layout)
     if config.exists():
         shutil.copy2(config, config.with_name(config.name + ".old"))
-    tmp = config.with_name(config.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o640)
-    tmp.replace(config)
+    write_atomic(config, text.encode("utf-8"), mode=0o640)  # 0640 from its first byte: it may name secrets
     unit = render_unit(source, layout, companion.template, companion.instance(layout))
     target = companion.unit_path(layout)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(unit, encoding="utf-8")
-    tmp.chmod(0o644)
-    tmp.replace(target)
+    write_atomic(target, unit.encode("utf-8"), mode=0o644)
     say(f"{companion.name}: wrote {config} and {target}")
     return [config, target]
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
+from ..atomic_file import write_atomic
 from .layout import InstallError, Layout
 from .shell import Say
 
@@ -65,21 +64,7 @@ def write_private(dest: Path, text: str, mode: int = CONFIG_MODE) -> None:
     """Write `text` to `dest` atomically, born with `mode`: a temp file created with that mode (O_EXCL, so
     the umask can only remove bits) and fsynced, then renamed over `dest`. Readers see the old file or
     the new one, and never a world-readable copy."""
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            os.fchmod(fh.fileno(), mode)  # the mode asked for, whatever the umask left of it
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    write_atomic(dest, text.encode("utf-8"), mode=mode)
 
 
 def install_config(text: str, layout: Layout, say: Say) -> Path:

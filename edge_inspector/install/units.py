@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..atomic_file import write_atomic
 from .layout import UNIT_TEMPLATE, InstallError, Layout
 from .shell import Say
 
@@ -33,10 +34,7 @@ def write_units(source: Path, layout: Layout, say: Say) -> list[Path]:
     text = render_unit(source, layout)
     layout.unit_dir.mkdir(parents=True, exist_ok=True)
     existed = layout.unit_file.exists()
-    tmp = layout.unit_file.with_name(layout.unit_file.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(0o644)
-    tmp.replace(layout.unit_file)
+    write_atomic(layout.unit_file, text.encode("utf-8"), mode=0o644)
     written = [layout.unit_file]
     if (source / DOC).is_file():
         doc = layout.opt / DOC
