@@ -106,3 +106,17 @@ def audit_lines(path: Path) -> int:
 def verdicts(sub: Any) -> list[dict[str, Any]]:
     """The verdict payloads a test Subscriber (conftest.mqtt_subscriber) has received so far, in order."""
     return [p for t, p in list(sub.messages) if t.endswith("/verdict")]
+
+
+def run_to_end(config: Path, sub: Any, n: int, *, env: dict[str, str] | None = None, timeout: float = 120.0,
+               wait: float = 20.0) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """Run the daemon over a finite source until it exits by itself (the test fails unless with 0); its log
+    and the first `n` messages `sub` (a subscriber started before) received."""
+    daemon = DaemonProcess(config, env={"OMP_NUM_THREADS": "1", **(env or {})}).start()
+    try:
+        code = daemon.wait(timeout=timeout)
+    finally:
+        daemon.stop()
+    log = daemon.output()
+    assert code == 0, log[-3000:]
+    return log, sub.wait_for(n, wait)

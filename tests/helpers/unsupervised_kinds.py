@@ -62,6 +62,19 @@ def train_on_flat(kind: str, arch: dict[str, Any], steps: int = 200, size: int =
     return model.eval(), losses
 
 
+def square_contrast(model: Any) -> tuple[float, float]:
+    """How a trained model tells the bright square from the flat part: (its score over the clean part's, the
+    mean of its map on the square over the map's maximum far from the square)."""
+    import torch
+
+    clean, bad = clean_and_defect()
+    with torch.no_grad():
+        _, clean_score = model(clean)
+        bad_map, bad_score = model(bad)
+    amap = bad_map[0, 0].numpy()
+    return float(bad_score) / float(clean_score), float(amap[SQUARE].mean()) / float(far_from_square(amap).max())
+
+
 def far_from_square(amap: np.ndarray, margin: int = 6) -> np.ndarray:
     """The map's pixels at least `margin` pixels away from SQUARE (the smoothing spreads the defect a little)."""
     keep = np.ones(amap.shape, bool)

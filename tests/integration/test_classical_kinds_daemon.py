@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import pytest
 from contract_schemas import validate_message
-from helpers.daemon_process import DaemonProcess, write_config
+from helpers.cli_child import cli
+from helpers.daemon_process import run_to_end, write_config
 
 from edge_inspector.publish.verdict_subscriber import VerdictSubscriber
 from edge_inspector.synth import generate_dataset, render_line_video
@@ -28,10 +29,7 @@ BLOCKED = ("torch", "torchvision", "sklearn")
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run([sys.executable, "-m", "edge_inspector.cli", *args], capture_output=True, text=True,
-                         timeout=240, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
-    assert res.returncode == 0, (res.stdout + res.stderr)[-3000:]
-    return res
+    return cli(*args, timeout=240, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
 
 
 @pytest.fixture(scope="module")
@@ -75,13 +73,9 @@ def test_trained_exported_and_judged_by_the_torch_free_daemon(kind: str, data_di
     assert probe.returncode != 0 and "blocked: the runtime must not need it" in probe.stderr
     sub = VerdictSubscriber(mosquitto_broker.host, mosquitto_broker.port, f"ei-rel/classical-{kind}/verdict").start()
     try:
-        daemon = DaemonProcess(config, env={"PYTHONPATH": str(blocked), "OMP_NUM_THREADS": "1"}).start()
-        code = daemon.wait(timeout=120)
-        messages = sub.wait_for(FRAMES, timeout=10.0)
+        log, messages = run_to_end(config, sub, FRAMES, env={"PYTHONPATH": str(blocked)}, wait=10.0)
     finally:
         sub.stop()
-    log = daemon.output()
-    assert code == 0, log[-3000:]
     assert "onnxruntime:cpu:fp32" in log, log[-3000:]
     for topic, payload in messages:
         validate_message(topic, payload)

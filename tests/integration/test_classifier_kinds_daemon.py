@@ -7,27 +7,18 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
-from helpers.daemon_process import DaemonProcess, write_config
+from helpers.cli_child import cli
+from helpers.daemon_process import run_to_end, write_config
 from helpers.labelled_category import write_category
 
 pytestmark = pytest.mark.integration
 
 SIZE = 64
-
-
-def cli(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "edge_inspector.cli", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    return done.stdout + done.stderr
 
 
 def test_small_cnn_trains_on_the_split_and_the_daemon_boxes_the_defect(
@@ -36,9 +27,10 @@ def test_small_cnn_trains_on_the_split_and_the_daemon_boxes_the_defect(
     pytest.importorskip("onnxruntime", reason="the daemon runs the export with onnxruntime (pip install .[onnx])")
     cat, split = write_category(tmp_path, size=SIZE)
     model, engine = tmp_path / "model", tmp_path / "engine"
-    log = cli("train", "--kind", "small-cnn", "--data", str(cat), "--out", str(model), "--split", str(split),
-              "--input-size", str(SIZE), "--width", "32", "--epochs", "60", "--patience", "60", "--lr", "3e-3",
-              "--batch-size", "16", "--precision", "fp32")
+    done = cli("train", "--kind", "small-cnn", "--data", str(cat), "--out", str(model), "--split", str(split),
+               "--input-size", str(SIZE), "--width", "32", "--epochs", "60", "--patience", "60", "--lr", "3e-3",
+               "--batch-size", "16", "--precision", "fp32")
+    log = done.stdout + done.stderr
     assert "training small-cnn on 41 good + " in log and "small-cnn starts from: random init" in log, log[-2000:]
     meta = json.loads((model / "metadata.json").read_text())
     assert meta["train"]["split"]["file"] == str(split)
@@ -70,16 +62,9 @@ def test_small_cnn_trains_on_the_split_and_the_daemon_boxes_the_defect(
     config = write_config(tmp_path / "line.yaml", model_dir=engine, broker=mosquitto_broker, station="cam",
                           source={"kind": "folder", "path": str(line)},
                           model={"backend": "onnxruntime", "device": "cpu"})
-    sub = mqtt_subscriber(mosquitto_broker, "ei-rel/cam/verdict")
-    daemon = DaemonProcess(config, env={"OMP_NUM_THREADS": "1"}).start()
-    try:
-        code = daemon.wait(timeout=120)
-    finally:
-        daemon.stop()
-    out = daemon.output()
-    assert code == 0, out[-3000:]
+    out, messages = run_to_end(config, mqtt_subscriber(mosquitto_broker, "ei-rel/cam/verdict"), 2)
     assert "onnxruntime:cpu" in out, out[-3000:]
-    verdicts = {p["frame"]: p for _, p in sub.wait_for(2, 20.0)}
+    verdicts = {p["frame"]: p for _, p in messages}
     assert set(verdicts) == {"0_good.png", "1_defect.png"}, verdicts
     g, d = verdicts["0_good.png"], verdicts["1_defect.png"]
     assert g["threshold"] == pytest.approx(threshold, abs=1e-9)

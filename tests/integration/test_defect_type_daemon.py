@@ -7,27 +7,17 @@ PASS carries one. validate-config refuses a model.defect_types that is missing o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers.daemon_process import DaemonProcess, write_config
+from helpers.cli_child import cli
+from helpers.daemon_process import DaemonProcess, run_to_end, write_config
 from helpers.defect_type_images import TYPES, type_image, write_labelled_dir
 from helpers.tiny_model import make_model
 
 pytestmark = pytest.mark.integration
-
-
-def cli(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "edge_inspector.cli", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if ok:
-        assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    return done
 
 
 def split_threshold(scores: list[float]) -> float:
@@ -81,15 +71,9 @@ def test_fail_verdicts_carry_the_defect_type_and_passes_carry_none(
     assert "defect types dot, horizontal, vertical" in check.stdout, check.stdout
     verdict_sub = mqtt_subscriber(mosquitto_broker, "ei-rel/types/verdict")
     reject_sub = mqtt_subscriber(mosquitto_broker, "ei-rel/types/reject")
-    daemon = DaemonProcess(config, env={"OMP_NUM_THREADS": "1"}).start()
-    try:
-        code = daemon.wait(timeout=180)
-    finally:
-        daemon.stop()
-    log = daemon.output()
-    assert code == 0, log[-3000:]
+    log, messages = run_to_end(config, verdict_sub, 18, timeout=180)
     assert "defect types: defect-types-" in log and "onnxruntime" in log, log[-3000:]
-    verdicts = {p["frame"]: p for _, p in verdict_sub.wait_for(18, 20.0)}
+    verdicts = {p["frame"]: p for _, p in messages}
     assert set(verdicts) == set(truth)
     failed = {n for n, v in verdicts.items() if v["verdict"] == "FAIL"}
     assert failed == expected_fail and 0 < len(failed) < 18

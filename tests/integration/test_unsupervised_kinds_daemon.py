@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import pytest
 from contract_schemas import validate_message
-from helpers.daemon_process import DaemonProcess, write_config
+from helpers.cli_child import cli
+from helpers.daemon_process import run_to_end, write_config
 
 from edge_inspector.publish.verdict_subscriber import VerdictSubscriber
 
@@ -28,11 +27,8 @@ CHILD_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
 def _cli(*args: str, timeout: float = 300) -> str:
-    """Run `python -m edge_inspector.cli ARGS` as a child; its stdout (the test fails with its stderr's tail)."""
-    res = subprocess.run([sys.executable, "-m", "edge_inspector.cli", *args], capture_output=True, text=True,
-                         timeout=timeout, env=CHILD_ENV)
-    assert res.returncode == 0, f"{args[0]} exited {res.returncode}: {(res.stderr or res.stdout)[-2000:]}"
-    return res.stdout
+    """Run `python -m edge_inspector.cli ARGS` as a child; its stdout (the test fails with its output's tail)."""
+    return cli(*args, timeout=timeout, env=CHILD_ENV).stdout
 
 
 @pytest.fixture(scope="module")
@@ -81,13 +77,9 @@ def test_kind_trains_evaluates_exports_and_judges_in_the_daemon(
                           model={"backend": "onnxruntime", "device": "cpu"})
     sub = VerdictSubscriber(mosquitto_broker.host, mosquitto_broker.port, f"ei-rel/{station}/verdict").start()
     try:
-        daemon = DaemonProcess(config, env={"OMP_NUM_THREADS": "1"}).start()
-        code = daemon.wait(timeout=120)
-        messages = sub.wait_for(FRAMES, timeout=10.0)
+        log, messages = run_to_end(config, sub, FRAMES, wait=10.0)
     finally:
         sub.stop()
-    log = daemon.output()
-    assert code == 0, log[-2000:]
     assert f"({kind}) on onnxruntime:cpu:fp32" in log, log[-2000:]
     for topic, payload in messages:
         validate_message(topic, payload)
