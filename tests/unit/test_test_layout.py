@@ -59,7 +59,7 @@ def test_unit_tests_mirror_the_package_wings() -> None:
     folders = {p.name for p in unit.iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert folders <= wings, f"tests/unit folders that are no wing of the package: {sorted(folders - wings)}"
     top = sorted(p.name for p in unit.glob("test_*.py"))
-    assert top == ["test_import_graph.py", "test_package_map.py", "test_pins.py", "test_postprocess.py",
-                   "test_test_layout.py", "test_user_errors.py"], top
+    assert top == ["test_atomic_file.py", "test_huge_numbers.py", "test_import_graph.py", "test_package_map.py",
+                   "test_pins.py", "test_postprocess.py", "test_test_layout.py", "test_user_errors.py"], top
     names = [p.name for p in TESTS.rglob("test_*.py")]
     assert len(names) == len(set(names)), "two test files share a name (pytest's import mode needs it unique)"
