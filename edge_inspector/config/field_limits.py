@@ -35,12 +35,15 @@ def check_limits(obj: object, limits: Mapping[str, Limit], *, text_max: int,
                 within(key, value, *bounds)
 
 
-def check_integers(obj: object, low: int, high: int) -> None:
-    """KeyProblem for the first integer field of the dataclass tree `obj` outside `low`..`high`: the floor under
-    every count, size and index of a config whose own checks bound only some of them."""
+def check_integers(obj: object, low: int, high: int, floats: float | None = None) -> None:
+    """KeyProblem for the first integer field of the dataclass tree `obj` outside `low`..`high` (and, with
+    `floats`, the first float that is not finite or is beyond +-floats): the floor under every count, size,
+    index and duration of a config whose own checks bound only some of them."""
     for key, value in leaves(obj):
         if isinstance(value, int) and not isinstance(value, bool):
             within(key, value, low, high)
+        elif floats is not None and isinstance(value, float):
+            within(key, value, -floats, floats)
 
 
 def leaves(obj: object, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -23,6 +23,9 @@ from .yaml_safe import YamlFileError, one_line, read_yaml
 MAX_CONFIG_BYTES = 1024 * 1024  # a station config is a few KB
 INT32 = 2**31 - 1  # no count, size, port or index of a station config is larger
 FLOAT_EXACT = 2**53  # the largest integers a float holds exactly
+# no time, size, rate or threshold of a station config is larger; threading's waits and time.sleep raise
+# OverflowError past ~9.2e9 s, so a 1e308 s interval would kill the thread that waits on it
+FLOAT_MAX = 1e9
 
 
 class ConfigError(UserError, ValueError):
@@ -55,7 +58,7 @@ def load_config(path: Path | str) -> Config:
         config = parse_config(data)
         check_integers(config, -FLOAT_EXACT, FLOAT_EXACT)  # the cross checks do float arithmetic on them
         check_consistency(config)  # its own ranges name the allowed values; the floor below catches the rest
-        check_integers(config, -INT32, INT32)
+        check_integers(config, -INT32, INT32, floats=FLOAT_MAX)
     except KeyProblem as exc:
         raise ConfigError(located(path, exc, lines)) from None
     resolved = resolve_paths(config, path.parent.resolve())

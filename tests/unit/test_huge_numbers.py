@@ -77,6 +77,33 @@ def test_the_station_config_refuses_a_huge_integer_by_name(tmp_path: Path, key: 
     assert key[-1] in message, message  # the key is named (its section too, unless a cross check names a peer)
 
 
+FLOAT_KEYS = [k for k in STATION_KEYS if k not in {("source", "device")}]
+
+
+@pytest.mark.parametrize("value", [1e308, -1e308, float("inf"), float("nan")], ids=["1e308", "-1e308", "inf", "nan"])
+def test_no_number_of_the_station_config_may_be_absurd_or_not_finite(tmp_path: Path, value: float) -> None:
+    # threading's waits and time.sleep raise OverflowError for 1e308 s: a stats_interval or reconnect_seconds of
+    # 1e308 loaded fine and killed the thread that waited on it
+    accepted = []
+    for key in FLOAT_KEYS:
+        data = yaml.safe_load(EXAMPLE.read_text())
+        node = data
+        for part in key[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[key[-1]] = value
+        path = tmp_path / "c.yaml"
+        path.write_text(yaml.safe_dump(data))
+        try:
+            load_config(path)
+        except ConfigError as exc:
+            assert "\n" not in str(exc) and key[-1] in str(exc), str(exc)
+        else:
+            accepted.append(".".join(key))
+    assert accepted == [], f"loaded with {value}: {accepted}"
+
+
 def test_validate_config_names_the_key_in_one_line_and_exits_2(tmp_path: Path) -> None:
     import subprocess
     import sys
