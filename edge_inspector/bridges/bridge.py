@@ -22,10 +22,9 @@ from ..publish.capture_notice import read_capture
 from ..publish.log_throttle import KindThrottles
 from ..service.triggers import TriggerError, parse_trigger
 from .config import BridgeConfig
-from .firing import Firing
 from .messages import MessageError, check_size, parse_verdict
 from .outputs import Output
-from .planner import Planner
+from .schedulers import build_schedule, schedule_detail
 from .status import percentiles, status_payload, status_topic
 
 log = logging.getLogger(__name__)
@@ -41,9 +40,7 @@ class RejectBridge:
         self.verdict_topic, self.trigger_topic = f"{self.prefix}/verdict", f"{self.prefix}/trigger"
         self.capture_topic = f"{self.prefix}/captured"
         self.topic = status_topic(m.topic_prefix, cfg.station)
-        self.planner = Planner(cfg.schedule.delay_ms / 1000.0, cfg.schedule.max_clock_skew_ms / 1000.0,
-                               cfg.dedup_entries)
-        self.firing = Firing(self.planner, output, cfg.schedule.pulse_ms / 1000.0, on_fire=self._fired)
+        self.planner, self.firing = build_schedule(cfg, output, on_fire=self._fired)  # delay or encoder mode
         self.drops = {"oversize": 0, "retained": 0, "invalid": 0, "trigger_refused": 0, "capture_refused": 0}
         self.connected = threading.Event()
         self.reconnects = 0
@@ -138,10 +135,10 @@ class RejectBridge:
 
     # status ------------------------------------------------------------------------------------------------
     def detail(self) -> dict[str, object]:
-        f, s = self.firing, self.cfg.schedule
+        f = self.firing
         return {"output": {"target": self.output.describe(), "state": "error" if f.last_error else "ok",
                            "errors": f.output_errors, "last_error": f.last_error, "edges": f.edges},
-                "schedule": {"delay_ms": s.delay_ms, "pulse_ms": s.pulse_ms, "announce": self.cfg.announce},
+                **schedule_detail(self.cfg, f),
                 "counts": {**self.planner.snapshot(), **self.drops, "queue_overflow": f.overflow},
                 "jitter_ms": percentiles(list(f.jitter_ms)), "mqtt": {"reconnects": self.reconnects}}
 
@@ -155,9 +152,11 @@ class RejectBridge:
         self.firing.start()
         self.client.connect_async(m.host, m.port, keepalive=m.keepalive)
         self.client.loop_start()
-        log.info("reject bridge for station %s: %s, delay %.0f ms, pulse %.0f ms, parts from %s",
-                 self.cfg.station, self.output.describe(), self.cfg.schedule.delay_ms,
-                 self.cfg.schedule.pulse_ms, self.cfg.announce)
+        s = self.cfg.schedule
+        where = (f"delay {s.delay_ms:.0f} ms" if s.encoder is None
+                 else f"encoder {s.encoder.host}:{s.encoder.port} +{s.encoder.counts_to_ejector} counts")
+        log.info("reject bridge for station %s: %s, %s, pulse %.0f ms, parts from %s",
+                 self.cfg.station, self.output.describe(), where, s.pulse_ms, self.cfg.announce)
         try:
             while not stop.wait(self.cfg.status_interval_s):
                 if self.connected.is_set():

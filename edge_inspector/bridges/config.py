@@ -32,7 +32,14 @@ LIMITS: dict[str, Limit] = {
     "output.modbus.port": (1, 65535), "output.modbus.device_id": (0, 255), "output.modbus.address": (0, 65535),
     "output.modbus.on_value": (0, 65535), "output.modbus.off_value": (0, 65535),
     "output.modbus.timeout_s": (0.01, 10.0), "output.gpio.line": (0, 4095), "status.interval_s": (0.5, 3600.0),
+    "schedule.encoder.host": 253, "schedule.encoder.port": (1, 65535), "schedule.encoder.device_id": (0, 255),
+    "schedule.encoder.address": (0, 65534), "schedule.encoder.bits": (16, 32),
+    "schedule.encoder.poll_ms": (0.5, 1000.0),
+    "schedule.encoder.counts_to_ejector": (1, 2**31 - 1), "schedule.encoder.stale_ms": (1.0, 60_000.0),
+    "schedule.encoder.history_s": (1.0, 3600.0), "schedule.encoder.catch_up_counts": (0, 2**31 - 1),
+    "schedule.encoder.timeout_s": (0.01, 10.0),
 }
+MAX_HISTORY_SAMPLES = 2_000_000  # history_s / poll_ms: the position ring's length (about 100 bytes a sample)
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,31 @@ class BridgeMqtt:
 
 
 @dataclass(frozen=True)
+class Encoder:
+    """schedule.mode encoder: the belt's encoder counter, read from a Modbus TCP remote-I/O module."""
+
+    host: str = ""  # required
+    port: int = 502
+    device_id: int = 1  # the Modbus unit id
+    table: Literal["input", "holding"] = "input"  # input registers (FC 4) or holding registers (FC 3)
+    address: int = 0  # required: the counter's (first) register
+    bits: int = 32  # 16: one register; 32: two registers
+    word_order: Literal["big", "little"] = "big"  # 32 bit: big = high word first (at `address`)
+    poll_ms: float = 2.0  # how often the counter is read
+    counts_to_ejector: int = 0  # required: counts from the camera's field of view to the ejector
+    stale_ms: float = 100.0  # no good read for this long: the encoder is in error and nothing fires
+    history_s: float = 30.0  # how far back a part's capture time can be placed on the belt
+    catch_up_counts: int = 0  # after an encoder outage: a part at most this far past its count still fires
+    timeout_s: float = 0.05  # one read's Modbus timeout
+
+
+@dataclass(frozen=True)
 class Schedule:
-    mode: Literal["delay", "encoder"] = "delay"  # encoder: documented, refused (not implemented)
-    delay_ms: float = 1000.0  # camera-to-ejector travel time: fire at captured_ts + delay
+    mode: Literal["delay", "encoder"] = "delay"  # delay: a time after capture; encoder: a count after capture
+    delay_ms: float = 1000.0  # delay mode: camera-to-ejector travel time: fire at captured_ts + delay
     pulse_ms: float = 50.0  # how long the output stays on per reject
     max_clock_skew_ms: float = 2000.0  # a verdict captured further than this in the future is refused
+    encoder: Encoder | None = None  # encoder mode only (required there)
 
 
 @dataclass(frozen=True)
@@ -136,7 +163,7 @@ def load_bridge_config(path: Path | str) -> BridgeConfig:
 def _check(f: BridgeFile, data: object) -> None:
     """The bridge's rules beyond types: what is required, the ranges (LIMITS), the combinations."""
     require(data, "station", "required: the daemon's station_id")
-    require(data, "schedule.delay_ms", "required: the camera-to-ejector travel time in ms")
+    _check_schedule(f.schedule, data)
     require(data, "output.kind", "required: modbus or gpio")
     kind, other = (f.output.kind, "gpio" if f.output.kind == "modbus" else "modbus")
     require(data, "output.modbus.host" if kind == "modbus" else "output.gpio.line",
@@ -154,13 +181,44 @@ def _check(f: BridgeFile, data: object) -> None:
         raise KeyProblem("mqtt.password_file", f"needs mqtt.username too, got {describe(str(m.password_file))}")
     if m.cert_file is not None and m.key_file is None:
         raise KeyProblem("mqtt.cert_file", f"needs mqtt.key_file too, got {describe(str(m.cert_file))}")
-    if f.schedule.mode == "encoder":
-        raise KeyProblem("schedule.mode", "not implemented yet (encoder counts need an encoder input); use delay, "
-                                          'got "encoder"')
+    if f.schedule.encoder is not None:
+        _check_encoder(f.schedule.encoder)
     modbus = f.output.modbus
     if modbus is not None and modbus.on_value == modbus.off_value:
         raise KeyProblem("output.modbus.on_value", f"must differ from off_value, got {modbus.on_value}")
 
 
-__all__ = ["BridgeConfig", "BridgeMqtt", "ConfigError", "GpioOutput", "ModbusOutput", "Schedule",
+def _check_schedule(s: Schedule, data: object) -> None:
+    """delay mode needs delay_ms; encoder mode needs the encoder's host, address and counts, and no delay_ms."""
+    if s.mode == "delay":
+        require(data, "schedule.delay_ms", "required: the camera-to-ejector travel time in ms")
+        if s.encoder is not None:
+            raise KeyProblem("schedule.encoder", 'only with schedule.mode: encoder, got mode "delay"')
+        return
+    require(data, "schedule.encoder.host", "required in encoder mode: the Modbus module holding the counter")
+    require(data, "schedule.encoder.address", "required in encoder mode: the counter's register")
+    require(data, "schedule.encoder.counts_to_ejector", "required in encoder mode: counts from camera to ejector")
+    if _has(data, "schedule", "delay_ms"):
+        raise KeyProblem("schedule.delay_ms", f"not used in encoder mode (counts_to_ejector is), got {s.delay_ms:g}")
+
+
+def _check_encoder(e: Encoder) -> None:
+    if e.bits not in (16, 32):
+        raise KeyProblem("schedule.encoder.bits", f"expected 16 or 32, got {e.bits}")
+    if e.stale_ms < 2 * e.poll_ms:
+        raise KeyProblem("schedule.encoder.stale_ms", f"must be at least 2 x poll_ms ({2 * e.poll_ms:g}), "
+                                                      f"got {e.stale_ms:g}")
+    if e.history_s * 1000.0 / e.poll_ms > MAX_HISTORY_SAMPLES:
+        raise KeyProblem("schedule.encoder.history_s", f"history_s / poll_ms over {MAX_HISTORY_SAMPLES} samples, "
+                                                       f"got {e.history_s:g}")
+    if e.timeout_s * 1000.0 >= e.stale_ms:
+        raise KeyProblem("schedule.encoder.timeout_s", f"must be shorter than stale_ms, got {e.timeout_s:g}")
+
+
+def _has(data: object, section: str, key: str) -> bool:
+    node = data.get(section) if isinstance(data, dict) else None
+    return isinstance(node, dict) and node.get(key) is not None
+
+
+__all__ = ["Encoder", "BridgeConfig", "BridgeMqtt", "ConfigError", "GpioOutput", "ModbusOutput", "Schedule",
            "load_bridge_config"]

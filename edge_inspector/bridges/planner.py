@@ -1,10 +1,13 @@
 """Which parts the reject bridge fires for, and when: the fail-safe rules as pure, clock-free decisions.
 
-Times are Unix epoch seconds (`now` is passed in). A part's firing time is its verdict's `captured_ts` plus the
-camera-to-ejector delay; in `announce: triggers` mode a part announced on the PLC's trigger topic fires at its
-trigger's arrival plus the delay unless a PASS for its `part_id` arrived first; in `announce: captures` mode every
-frame the daemon announced on its `captured` topic (publish/capture_notice.py) fires at its captured_ts plus the
-delay unless a PASS for its (run_id, seq) arrived first. The rules (docs/deploy.md):
+Times are Unix epoch seconds (`now` is passed in). Where a part fires comes from the geometry (geometry.py): in
+delay mode a time, its verdict's `captured_ts` plus the camera-to-ejector delay; in encoder mode a belt count,
+the belt's position at `captured_ts` plus counts_to_ejector ("firing time" below reads "firing count" there, and
+a part the encoder cannot place is refused, counted `no_position`); in `announce: triggers` mode a part
+announced on the PLC's trigger topic fires at its trigger's arrival plus the delay unless a PASS for its
+`part_id` arrived first; in `announce: captures` mode every frame the daemon announced on its `captured` topic
+(publish/capture_notice.py) fires at its captured_ts plus the delay unless a PASS for its (run_id, seq) arrived
+first. The rules (docs/deploy.md):
 1. PASS never fires; FAIL and FAULT fire once, at their firing time.
 2. A replayed verdict (`replayed: true`) never fires: it is a record, its part passed long ago (counted).
 3. A late verdict (its firing time already passed when it arrived) never fires (counted).
@@ -20,6 +23,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from .geometry import DelayGeometry, Geometry
 from .messages import Verdict
 
 MAX_PENDING_TRIGGERS = 10_000
@@ -29,7 +33,7 @@ MAX_GAP = 10_000  # a larger jump in seq is reported, not expanded into that man
 
 @dataclass(frozen=True)
 class Planned:
-    """One pulse to fire at `at` (epoch s), unless take(token) says it was cancelled."""
+    """One pulse to fire at `at` (epoch s, or a belt count in encoder mode), unless take(token) cancels it."""
 
     at: float
     token: int
@@ -47,14 +51,16 @@ class _Pending:
 COUNTERS = ("verdicts", "passed", "scheduled", "late", "replayed", "duplicates", "clock_skew", "missing_scheduled",
             "missing_too_late", "gaps_too_large", "triggers", "trigger_duplicates", "late_triggers",
             "trigger_timeouts", "captures", "capture_duplicates", "late_captures", "capture_timeouts", "fired",
-            "cancelled")
+            "cancelled", "no_position")
 
 
 class Planner:
     """Thread-safe: verdicts and triggers come from the MQTT thread, take() from the firing thread."""
 
-    def __init__(self, delay_s: float, max_skew_s: float = 2.0, dedup_entries: int = 100_000) -> None:
-        self.delay_s, self.max_skew_s, self.dedup_entries = delay_s, max_skew_s, dedup_entries
+    def __init__(self, geometry: Geometry | float, max_skew_s: float = 2.0, dedup_entries: int = 100_000) -> None:
+        # a number is a delay in seconds (delay mode)
+        self.geo = DelayGeometry(geometry) if isinstance(geometry, (int, float)) else geometry
+        self.max_skew_s, self.dedup_entries = max_skew_s, dedup_entries
         self.counts = dict.fromkeys(COUNTERS, 0)
         self._lock = threading.Lock()
         self._seen: OrderedDict[tuple[str, str, int], None] = OrderedDict()
@@ -63,6 +69,11 @@ class Planner:
         self._by_part: OrderedDict[str, int] = OrderedDict()  # part_id -> token (pending or fired)
         self._by_capture: OrderedDict[tuple[str, str, int], int] = OrderedDict()  # notice key -> token
         self._next = 0
+
+    def _passed(self, at: float, now: float) -> bool:
+        """Whether the belt (or the clock) is already at or past `at`; unknown (encoder in error) is not past."""
+        here = self.geo.here(now)
+        return here is not None and at <= here
 
     def _plan(self, at: float, what: str, part_id: str | None = None) -> Planned:
         self._next += 1
@@ -73,8 +84,7 @@ class Planner:
         """The pulses this verdict asks for (none, one, or the missing parts of a seq gap as well)."""
         with self._lock:
             self.counts["verdicts"] += 1
-            at = v.captured_ts + self.delay_s
-            if at - now > self.delay_s + self.max_skew_s:  # a clock ahead of ours, or a forged time
+            if v.captured_ts - now > self.max_skew_s:  # a clock ahead of ours, or a forged time
                 self.counts["clock_skew"] += 1
                 return []
             if v.key in self._seen:
@@ -86,13 +96,14 @@ class Planner:
             if v.replayed:
                 self.counts["replayed"] += 1
                 return []
-            out = self._gap(v, at, now)
+            at = self.geo.target(v.captured_ts, now)
+            out = self._gap(v, at, now) if at is not None else []
             token = self._by_part.get(v.part_id) if v.part_id is not None else None
             if token is None:
                 token = self._by_capture.get(v.key)
             if token is not None:  # an announced part (trigger or capture notice): its pulse stands or is cancelled
                 pending = self._pending.get(token)
-                if pending is None or pending.at <= now:  # the fail-safe fired (or fires now) for it
+                if pending is None or self._passed(pending.at, now):  # the fail-safe fired (or fires now)
                     self.counts["late"] += 1
                 elif v.rejects:
                     self.counts["scheduled"] += 1
@@ -103,7 +114,9 @@ class Planner:
                 return out
             if not v.rejects:
                 self.counts["passed"] += 1
-            elif at <= now:
+            elif at is None:  # encoder mode: captured outside the position history, or the encoder in error
+                self.counts["no_position"] += 1
+            elif self._passed(at, now):
                 self.counts["late"] += 1
             else:
                 self.counts["scheduled"] += 1
@@ -131,7 +144,7 @@ class Planner:
             t = last[1] + (at - last[1]) * i / (missing + 1)
             if (v.station, v.run_id, seq) in self._seen or (v.station, v.run_id, seq) in self._by_capture:
                 continue  # its verdict came, or its capture notice's pulse stands for it already
-            if t <= now:
+            if self._passed(t, now):
                 self.counts["missing_too_late"] += 1
             else:
                 self.counts["missing_scheduled"] += 1
@@ -139,16 +152,22 @@ class Planner:
         return out
 
     def on_trigger(self, part_id: str, sent: float | None, now: float) -> Planned | None:
-        """A part announced on the trigger topic: a pulse at now + delay unless a PASS for it arrives first."""
+        """A part announced on the trigger topic: a pulse at now + delay (the belt's position now + counts) unless a
+        PASS for it arrives first."""
         with self._lock:
             self.counts["triggers"] += 1
             if part_id in self._by_part:
                 self.counts["trigger_duplicates"] += 1
                 return None
-            if sent is not None and now - sent >= self.delay_s:  # held back by the broker: the part is gone
+            sent_at = self.geo.target(sent, now) if sent is not None and sent <= now else None
+            if sent_at is not None and self._passed(sent_at, now):  # held back by the broker: the part is gone
                 self.counts["late_triggers"] += 1
                 return None
-            planned = self._plan(now + self.delay_s, f"trigger {part_id} (no verdict in time)", part_id)
+            at = self.geo.target(now, now)
+            if at is None:
+                self.counts["no_position"] += 1
+                return None
+            planned = self._plan(at, f"trigger {part_id} (no verdict in time)", part_id)
             self._remember_part(part_id, planned.token)
             return planned
 
@@ -160,11 +179,14 @@ class Planner:
             if key in self._seen or key in self._by_capture:  # the verdict was first, or a redelivery
                 self.counts["capture_duplicates"] += 1
                 return None
-            at = captured_ts + self.delay_s
-            if at - now > self.delay_s + self.max_skew_s:
+            if captured_ts - now > self.max_skew_s:
                 self.counts["clock_skew"] += 1
                 return None
-            if at <= now:  # held back past its firing time: the part has passed the ejector
+            at = self.geo.target(captured_ts, now)
+            if at is None:
+                self.counts["no_position"] += 1
+                return None
+            if self._passed(at, now):  # held back past its firing time: the part has passed the ejector
                 self.counts["late_captures"] += 1
                 return None
             planned = self._plan(at, f"capture {key[1]}/{key[2]} (no verdict in time)")
@@ -192,6 +214,16 @@ class Planner:
             elif pending.what.startswith("capture "):
                 self.counts["capture_timeouts"] += 1
             self.counts["fired"] += 1
+            return pending.what
+
+    def forfeit(self, token: int) -> str | None:
+        """A pulse that will not fire (encoder mode: its count passed while the encoder could not be read): what
+        it was for, or None when a PASS had cancelled it anyway. Not counted as fired; the caller counts it."""
+        with self._lock:
+            pending = self._pending.pop(token, None)
+            if pending is None or pending.cancelled:
+                self.counts["cancelled"] += pending is not None
+                return None
             return pending.what
 
     def drop(self, token: int) -> None:

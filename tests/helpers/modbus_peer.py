@@ -22,13 +22,15 @@ from edge_inspector.publish.broker import free_port
 class ModbusPeer:
     """The server child; writes() reads back what it recorded."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *sim_args: str) -> None:
+        self.sim_args = sim_args  # e.g. --encoder-bits 16 --speed 4 (modbus_sim's belt encoder)
         self.port = free_port()
         self.log = workdir / f"modbus-writes-{self.port}.jsonl"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 20.0) -> ModbusPeer:
-        command = [sys.executable, "-m", "edge_inspector.bridges.modbus_sim", str(self.port), str(self.log)]
+        command = [sys.executable, "-m", "edge_inspector.bridges.modbus_sim", str(self.port), str(self.log),
+                   *self.sim_args]
         self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                      stderr=(self.log.with_suffix(".err")).open("wb"))
         deadline = time.monotonic() + timeout
@@ -57,6 +59,33 @@ class ModbusPeer:
                     edges.append(w["t"])
                 state = bool(w["value"])
         return edges
+
+    def edges_at_count(self, address: int = 0) -> list[tuple[float, int]]:
+        """(time, unwrapped encoder count) of each off->on write of one coil, as the server saw them."""
+        out, state = [], False
+        for w in self.writes():
+            if w["fc"] == 5 and w["address"] == address:
+                if w["value"] and not state:
+                    out.append((w["t"], w["total"]))
+                state = bool(w["value"])
+        return out
+
+    def belt(self) -> list[tuple[float, int]]:
+        """(time, unwrapped count) of every step of the simulated belt."""
+        return [(w["t"], w["total"]) for w in self.writes() if w["fc"] == 0]
+
+    def set_register(self, address: int, value: int) -> float:
+        """Write one holding register with the test's own Modbus client (the belt's speed is register 15);
+        the server's arrival time of the write."""
+        from pymodbus.client import ModbusTcpClient
+
+        client = ModbusTcpClient("127.0.0.1", port=self.port, timeout=5.0)
+        try:
+            assert client.connect(), "modbus peer unreachable"
+            assert not client.write_register(address, value, device_id=1).isError()
+        finally:
+            client.close()
+        return [w["t"] for w in self.writes() if w["fc"] == 6 and w["address"] == address][-1]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -17,11 +17,14 @@ FIRED = re.compile(r"fired (?P<what>.+?) planned (?P<planned>[0-9.]+) written (?
 
 
 def write_bridge_config(path: Path, *, broker: Any, modbus_port: int, station: str, prefix: str = "ei-rel",
-                        delay_ms: float = 3000.0, pulse_ms: float = 10.0, announce: str = "verdicts") -> Path:
+                        delay_ms: float = 3000.0, pulse_ms: float = 10.0, announce: str = "verdicts",
+                        encoder: dict[str, Any] | None = None) -> Path:
+    """A bridge config driving coil 0 of the Modbus peer; `encoder`: encoder mode with that schedule.encoder."""
     cfg = {"station": station,
            "mqtt": {"host": broker.host, "port": broker.port, "topic_prefix": prefix,
                     "client_id": f"rb-{station}-{os.getpid()}"},
-           "schedule": {"delay_ms": delay_ms, "pulse_ms": pulse_ms},
+           "schedule": ({"delay_ms": delay_ms, "pulse_ms": pulse_ms} if encoder is None
+                        else {"mode": "encoder", "pulse_ms": pulse_ms, "encoder": encoder}),
            "parts": {"announce": announce},
            "output": {"kind": "modbus", "modbus": {"host": "127.0.0.1", "port": modbus_port, "address": 0}},
            "status": {"interval_s": 0.5}}

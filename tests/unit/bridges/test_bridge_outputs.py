@@ -72,7 +72,7 @@ def _fire_now(planner: Planner, firing: Firing, seqs: list[int], spacing: float)
 
 def test_pulses_switch_on_then_off_and_overlapping_ones_merge() -> None:
     out = Recorder()
-    planner = Planner(delay_s=1.0)
+    planner = Planner(1.0)
     firing = Firing(planner, out, pulse_s=0.2).start()
     try:
         _fire_now(planner, firing, [0, 1], spacing=0.001)  # 1 ms apart, pulses of 200 ms: one edge
@@ -86,7 +86,7 @@ def test_pulses_switch_on_then_off_and_overlapping_ones_merge() -> None:
 
 def test_a_failing_output_is_counted_and_the_output_is_switched_off_at_stop() -> None:
     out = Recorder(fail=True)
-    planner = Planner(delay_s=1.0)
+    planner = Planner(1.0)
     firing = Firing(planner, out, pulse_s=30.0).start()  # the stop comes long before the pulse would end
     _fire_now(planner, firing, [0], spacing=0.0)
     assert out.wait_writes(1) == [True]
