@@ -23,8 +23,10 @@ DASHBOARD = ["flask>=3.0", "waitress>=3.0"]
 # The OPC UA server (`edge-inspector opcua-server`, docs/deploy.md): asyncua, pure Python over cryptography.
 OPCUA = ["asyncua>=1.1,<3"]
 # The reject bridge's Modbus TCP output (`edge-inspector reject-bridge`, docs/deploy.md): pymodbus, pure Python,
-# no dependencies; its device_id argument and the SimDevice server the simulator uses are 3.16's API.
-BRIDGE = ["pymodbus>=3.16,<4"]
+# no dependencies; its device_id argument and the SimDevice server the simulator uses are 3.16's API. Its GPIO
+# output: gpiod, libgpiod's own 2.x bindings (a 115 kB wheel with libgpiod inside, x86_64 and aarch64; elsewhere
+# a 2 s build with a C compiler). Not Debian 12's python3-libgpiod: that is the 1.x API.
+BRIDGE = ["pymodbus>=3.16,<4", "gpiod>=2.1,<3"]
 # The Sparkplug tests' independent decoder, pysparkplug, is not listed here: it requires paho-mqtt<2 (pip refuses
 # the conflict), so scripts/test.sh installs it with --no-deps (pinned in constraints.txt).
 # playwright drives the system Chromium (apt chromium) in the browser tests; it downloads no browser here.
