@@ -32,6 +32,7 @@ STATS_BODY_KEYS = frozenset({
     "uptime_s", "interval_s", "frames", "verdicts", "fps", "latency_ms", "inference_ms", "drops", "capture",
     "spool", "mqtt", "sink_errors", "evidence",
 })
+STATS_OPTIONAL_KEYS = frozenset({"sparkplug"})  # only with sparkplug.enabled (added within contract 2)
 _LATENCY_KEYS = ("latency_ms", "inference_ms")
 # Free-text fields of a verdict, at most this many characters (docs/schemas/verdict.schema.json says so too):
 # a frame name or a reason that came from a file name, a camera or the PLC cannot make a verdict huge.
@@ -219,11 +220,12 @@ def _latency(value: Mapping[str, Any], name: str) -> dict[str, Any]:
 def stats_payload(station_id: str, run_id: str, body: Mapping[str, Any], at: float | None = None) -> dict[str, Any]:
     """The periodic telemetry object: the contract header merged with the service's body.
 
-    body must have exactly the keys in STATS_BODY_KEYS (ValueError names the missing or unknown ones).
+    body must have the keys in STATS_BODY_KEYS, and may have those in STATS_OPTIONAL_KEYS (ValueError names
+    the missing or unknown ones).
     Latency figures that are NaN (a window without samples) become null; any other non-finite number
     is left for encode() to refuse.
     """
-    missing, unknown = STATS_BODY_KEYS - set(body), set(body) - STATS_BODY_KEYS
+    missing, unknown = STATS_BODY_KEYS - set(body), set(body) - STATS_BODY_KEYS - STATS_OPTIONAL_KEYS
     if missing or unknown:
         raise ValueError(f"stats body: missing keys {sorted(missing)}, unknown keys {sorted(unknown)}")
     fixed = {k: (_latency(v, k) if k in _LATENCY_KEYS else v) for k, v in body.items()}

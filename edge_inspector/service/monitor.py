@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ..capture import CaptureHealth, CaptureThread
@@ -106,7 +107,7 @@ class Monitor:
         sender = self.sinks.sender.stats() if self.sinks.sender is not None else None
         ev = self.sinks.evidence
         janitor = self.sinks.janitor
-        return {
+        body: dict[str, Any] = {
             "uptime_s": round(now - self._started, 3),
             "interval_s": round(now - since, 3),
             "frames": s.frames,
@@ -136,3 +137,6 @@ class Monitor:
             "evidence": {"written": ev.written, "skipped_low_disk": ev.skipped_low_disk,
                          "pruned": janitor.deleted_files if janitor is not None else 0},
         }
+        if self.sinks.sparkplug is not None:  # only with sparkplug.enabled: an optional key of contract 2
+            body["sparkplug"] = asdict(self.sinks.sparkplug.stats())
+        return body

@@ -1,10 +1,10 @@
 """Prometheus metrics and a health check on a local HTTP port (`metrics.enabled`; docs/metrics.md).
 
 Per inspection only counters and histograms are updated (observe(), microseconds, on the inspection
-thread); everything else (spool depth, broker connection, capture state, drops, sink errors) is read from
-the run state (run_state.py), the capture and the sinks when Prometheus scrapes. /healthz answers 503 with
-its reasons when the capture is stalled or failed, the broker connection has been down longer than
-`metrics.broker_down_s`, or the inspection loop stopped turning; 200 otherwise.
+thread); everything else (spool depth, broker connection, capture state, drops, sink errors, the Sparkplug
+edge node's counters) is read from the run state (run_state.py), the capture and the sinks when Prometheus
+scrapes. /healthz answers 503 with its reasons when the capture is stalled or failed, the broker connection
+has been down longer than `metrics.broker_down_s`, or the inspection loop stopped turning; 200 otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..types import Inspection, Verdict
 if TYPE_CHECKING:
     from ..capture import CaptureThread
     from ..config import MetricsConfig
+    from ..sparkplug.edge_node import EdgeNodeStats
     from .run_state import RunState
     from .sinks import Sinks
 
@@ -123,6 +124,36 @@ class Metrics:
             self._server.server_close()
 
 
+SPARKPLUG_COUNTERS = (  # EdgeNodeStats field -> help; exposed as edge_inspector_sparkplug_<field>_total
+    ("births", "Sparkplug NBIRTHs published (one per session, plus rebirths)"),
+    ("published", "Sparkplug verdict DDATA handed to the broker (resends after an outage included)"),
+    ("acknowledged", "Sparkplug verdict DDATA acknowledged by the broker"),
+    ("historical", "Sparkplug verdict DDATA published as historical (held through an outage)"),
+    ("reconnects", "Sparkplug broker connections after the first"),
+    ("bad_messages", "NCMD/STATE messages dropped (oversize, unreadable)"),
+    ("bad_entries", "Sparkplug outbox entries that could not be read (dropped)"),
+    ("write_errors", "Sparkplug outbox writes that failed (the verdict was held in memory)"),
+    ("memory_dropped", "Verdicts lost to Sparkplug from its memory queue (full, or unsaved at stop)"),
+)
+SPARKPLUG_GAUGES = (  # (series suffix, EdgeNodeStats field, help)
+    ("connected", "connected", "1 when the Sparkplug edge node is connected to the broker"),
+    ("host_online", "host_online", "1 when the primary host's STATE is online (always 1 without one)"),
+    ("outbox_depth", "depth", "Verdicts waiting for Sparkplug: in its outbox file and in memory"),
+    ("inflight", "inflight", "Sparkplug verdict DDATA sent and not yet acknowledged"),
+    ("memory_depth", "memory_depth", "Verdicts held only in memory for Sparkplug (its outbox refused them)"),
+)
+
+
+def sparkplug_families(st: EdgeNodeStats) -> Iterator[Any]:
+    """The Sparkplug edge node's series (sparkplug.enabled only)."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    for field, text in SPARKPLUG_COUNTERS:
+        yield CounterMetricFamily(f"edge_inspector_sparkplug_{field}", text, value=getattr(st, field))
+    for suffix, field, text in SPARKPLUG_GAUGES:
+        yield GaugeMetricFamily(f"edge_inspector_sparkplug_{suffix}", text, value=float(getattr(st, field)))
+
+
 class _Live:
     """Values read from the run state, capture and sinks at scrape time."""
 
@@ -155,6 +186,8 @@ class _Live:
                                         value=st.depth)
                 yield GaugeMetricFamily("edge_inspector_broker_connected", "1 when connected to the broker",
                                         value=1.0 if st.connected else 0.0)
+            if sinks.sparkplug is not None:
+                yield from sparkplug_families(sinks.sparkplug.stats())
         capture = self.m.capture
         if capture is not None:
             state = GaugeMetricFamily("edge_inspector_capture_state", "1 for the capture's current state",

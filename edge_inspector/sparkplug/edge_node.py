@@ -1,7 +1,8 @@
 """Write before you send, for Sparkplug: verdicts go to the node's own outbox, this thread publishes them from it.
 
-The inspection thread only appends the verdict's contract object to the outbox (the same Spool class as the
-contract's, its own file) and never waits on the network. This thread publishes only while the broker is
+The inspection thread only appends the verdict's contract object to the outbox (outbox.py: the same Spool class
+as the contract's, its own file, and the contract's bounded memory fallback for what the file refuses) and never
+waits on the network. This thread publishes only while the broker is
 connected and the primary host (when one is configured) has said `online` in its STATE: first NBIRTH and
 DBIRTH, then the outbox in order, one DDATA per verdict (QoS 1, deleted from the outbox on its PUBACK, at most
 `max_inflight` unacknowledged). A verdict that was already in the outbox when the current NBIRTH went out (held
@@ -25,6 +26,7 @@ from typing import Any
 from ..config.models import MqttConfig
 from ..publish.spool import Spool, SpoolEntry
 from .node import NodeState, Topics
+from .outbox import Outbox
 from .session import Event, Session
 
 log = logging.getLogger(__name__)
@@ -43,17 +45,22 @@ class NodeIds:
 
 @dataclass(frozen=True)
 class EdgeNodeStats:
-    """Counters since start (depth is current)."""
+    """Counters since start (connected, host_online, inflight, depth and memory_depth are current)."""
 
-    connected: bool
-    host_online: bool
-    births: int
-    published: int
-    acknowledged: int
-    historical: int
-    depth: int
-    bad_messages: int
-    bad_entries: int
+    connected: bool  # the node's own broker connection is up
+    host_online: bool  # the primary host's STATE says online (always true without a primary host)
+    births: int  # NBIRTHs published (each with its DBIRTH): one per session, plus rebirths
+    published: int  # verdict DDATA handed to the broker connection (resends after an outage included)
+    acknowledged: int  # verdict DDATA whose PUBACK arrived (then deleted from the outbox)
+    historical: int  # verdict DDATA published with is_historical=true (held through an outage)
+    inflight: int  # verdict DDATA sent and not yet acknowledged
+    depth: int  # verdicts not yet acknowledged: in the outbox file and held only in memory
+    reconnects: int  # broker connections after the first
+    bad_messages: int  # NCMD/STATE messages dropped (oversize, unreadable)
+    bad_entries: int  # outbox entries that could not be read (dropped)
+    write_errors: int  # outbox appends that failed (the verdict went to the memory fallback)
+    memory_depth: int  # verdicts held only in memory now (not durable; included in depth)
+    memory_dropped: int  # verdicts lost from memory: pushed out of the full queue, or unsaved at stop
 
 
 class SparkplugEdgeNode(threading.Thread):
@@ -64,6 +71,7 @@ class SparkplugEdgeNode(threading.Thread):
                  max_message_bytes: int = 65536) -> None:
         super().__init__(name="sparkplug-sender", daemon=True)
         self.ids, self.spool, self.max_inflight = ids, spool, max(1, max_inflight)
+        self.outbox = Outbox(spool)
         topics = Topics.of(ids.group_id, ids.edge_node_id, ids.device_id, ids.primary_host_id)
         self.node = NodeState(topics, station_id, run_id)
         self._cond = threading.Condition()  # only for waiting: never held while publishing
@@ -76,9 +84,10 @@ class SparkplugEdgeNode(threading.Thread):
         self._host_online = ids.primary_host_id is None
         self._born = False
         self._birth_wall = 0.0
-        self._inflight: dict[int, int] = {}  # mid -> outbox id
-        self._last_sent_id = 0
-        self._counted_id = 0
+        self._inflight: dict[int, int] = {}  # mid -> outbox id (negative: held in memory)
+        self._last_sent_id = 0  # the file's last entry sent in this window
+        self._counted_id = 0  # file entries up to this one were counted in Counts/*
+        self._counted_mem = 0  # memory entries (negative ids) down to this one were counted
         self.published = self.acknowledged = self.historical = self.bad_entries = 0
 
     # --- any thread ------------------------------------------------------------------------------------
@@ -88,10 +97,11 @@ class SparkplugEdgeNode(threading.Thread):
                 self._events.append(event)
             self._cond.notify()
 
-    def submit(self, run_id: str, seq: int, payload: bytes, reject: bool) -> None:
-        """Make one verdict (its contract bytes) durable in the outbox; raises when the outbox cannot take it."""
-        self.spool.append(run_id, seq, payload, reject)
+    def submit(self, run_id: str, seq: int, payload: bytes, reject: bool) -> bool:
+        """Keep one verdict (its contract bytes) in the outbox; False: the file refused it, memory holds it."""
+        durable = self.outbox.append(run_id, seq, payload, reject)
         self._post(("appended", None))
+        return durable
 
     def set_status(self, **extra: Any) -> None:
         """The daemon's status keys (capture, model_id, profile): birth values, and a DDATA when they change."""
@@ -118,24 +128,27 @@ class SparkplugEdgeNode(threading.Thread):
             except Exception:  # noqa: BLE001 - a bad turn must not end the thread; the outbox keeps the verdicts
                 log.exception("sparkplug: sender turn failed; retrying")
                 time.sleep(0.5)
-            if self._stopping.is_set() and (not self._inflight and not self._pending(1) or not self._ready()
+            if self._stopping.is_set() and (not self._inflight and not self._pending() or not self._ready()
                                             or time.monotonic() >= self._deadline):
                 return
 
     def _ready(self) -> bool:
         return self._connected and self._host_online
 
-    def _pending(self, limit: int) -> list[SpoolEntry]:
-        return self.spool.pending(after_id=self._last_sent_id, limit=limit)
+    def _pending(self) -> bool:
+        return self.outbox.has_pending(self._last_sent_id)
+
+    def _settle(self, mid: int) -> None:
+        entry_id = self._inflight.pop(mid, None)
+        if entry_id is not None:
+            self.outbox.done(entry_id)
+            self.acknowledged += 1
 
     def _turn(self, events: list[Event], status: dict[str, Any]) -> None:
         rebirth = False
         for kind, value in events:
             if kind == "ack":
-                entry_id = self._inflight.pop(value, None)
-                if entry_id is not None:
-                    self.spool.mark_delivered([entry_id])
-                    self.acknowledged += 1
+                self._settle(value)
             elif kind == "connected":  # a new session: birth again, once the host (if any) says online
                 self._connected, self.node.bd_seq, self._born = True, value, False
                 self._host_online = self.ids.primary_host_id is None
@@ -153,6 +166,10 @@ class SparkplugEdgeNode(threading.Thread):
                 self._host_online, self._born = bool(value), self._born and bool(value)
             elif kind == "rebirth":
                 rebirth = True
+        self.session.tick()  # after a lost connection: the next session, on a fresh client, once it is due
+        for entry, new_id in self.outbox.flush():  # the file takes writes again: memory's verdicts into it
+            if self._counted_mem <= entry.id < 0:  # already sent (and counted) once: not counted again
+                self._counted_id = max(self._counted_id, new_id)
         now_ms = int(time.time() * 1000)
         if not self._ready():
             self.node.status_data(status, now_ms, born=False)  # remembered for the next birth
@@ -170,6 +187,7 @@ class SparkplugEdgeNode(threading.Thread):
         """A new or lost connection: unacknowledged verdicts are sent again from the outbox after the birth."""
         self._inflight.clear()
         self._last_sent_id = 0
+        self.outbox.forget_window()
 
     def _birth(self, now_ms: int) -> None:
         self._birth_wall = time.time()
@@ -182,46 +200,64 @@ class SparkplugEdgeNode(threading.Thread):
         room = self.max_inflight - len(self._inflight)
         if room <= 0:
             return
-        for entry in self._pending(room):
-            try:
-                record = json.loads(entry.payload)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:  # cannot happen for what the daemon wrote; dropped so it cannot block
-                self.bad_entries += 1
-                log.error("sparkplug: outbox entry %d (seq %d) unreadable (%s); dropped", entry.id, entry.seq, exc)
-                self.spool.mark_delivered([entry.id])
-                self._last_sent_id = entry.id
-                continue
-            historical = entry.created < self._birth_wall
-            count = entry.id > self._counted_id
-            payload = self.node.verdict_data(record, historical=historical, count=count,
-                                             now_ms=int(time.time() * 1000))
-            self._counted_id = max(self._counted_id, entry.id)
-            mid = self.session.publish(self.node.topics.ddata, payload, qos=1)
-            if mid is None:  # not connected after all: the outbox keeps it; its seq goes to the next message
-                self.node.seq = (self.node.seq - 1) % 256
+        batch = self.outbox.take(self._last_sent_id, room)
+        for i, entry in enumerate(batch):
+            if not self._send(entry):  # not connected after all: the outbox keeps it and the rest, in order
+                self.outbox.put_back(batch[i:])
                 return
-            self._inflight[mid] = entry.id
+
+    def _send(self, entry: SpoolEntry) -> bool:
+        """Publish one verdict DDATA (QoS 1); False when the client refused it."""
+        try:
+            record = json.loads(entry.payload)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as exc:  # cannot happen for what the daemon wrote; dropped so it cannot block
+            self.bad_entries += 1
+            log.error("sparkplug: outbox entry %d (seq %d) unreadable (%s); dropped", entry.id, entry.seq,
+                      str(exc)[:200])
+            self.outbox.done(entry.id)
+            self._last_sent_id = max(self._last_sent_id, entry.id)
+            return True
+        historical = entry.created < self._birth_wall
+        count = entry.id > self._counted_id if entry.id > 0 else entry.id < self._counted_mem
+        payload = self.node.verdict_data(record, historical=historical, count=count, now_ms=int(time.time() * 1000))
+        mid = self.session.publish(self.node.topics.ddata, payload, qos=1)
+        if mid is None:  # its seq goes to the next message
+            self.node.seq = (self.node.seq - 1) % 256
+            return False
+        if entry.id > 0:
+            self._counted_id = max(self._counted_id, entry.id)
             self._last_sent_id = entry.id
-            self.published += 1
-            self.historical += historical
+        else:
+            self._counted_mem = min(self._counted_mem, entry.id)
+        self.outbox.sent(entry)
+        self._inflight[mid] = entry.id
+        self.published += 1
+        self.historical += historical
+        return True
 
     def stop(self, grace: float) -> None:
-        """Send for up to `grace` s while connected, then NDEATH and disconnect; the rest stays in the outbox."""
+        """Send for up to `grace` s while connected, then NDEATH and disconnect; the rest stays in the outbox
+        (what memory holds is written to it if it takes writes, else counted and logged as lost)."""
         self._deadline = time.monotonic() + max(0.0, grace)
         self._stopping.set()
         self._post(("stop", None))
         if self.is_alive():
             self.join(timeout=grace + 0.5)
         self.session.close(timeout=min(1.0, max(0.5, self._deadline - time.monotonic())))
-        if self.spool.depth:
-            log.warning("sparkplug: stopped with %d verdicts kept in the outbox %s for the next run",
-                        self.spool.depth, self.spool.path)
-        self.spool.close()
+        with self._cond:  # PUBACKs that came after the sender's last turn
+            acks = [value for kind, value in self._events if kind == "ack"]
+        for mid in acks:
+            self._settle(mid)
+        self.outbox.close()
 
     def stats(self) -> EdgeNodeStats:
         """A snapshot of the counters (read from any thread; plain ints)."""
-        return EdgeNodeStats(self._connected, self._host_online, self.node.births, self.published,
-                             self.acknowledged, self.historical, self.spool.depth,
-                             sum(self.session.bad.counts.values()), self.bad_entries)
+        memory = self.outbox.memory
+        return EdgeNodeStats(
+            connected=self._connected, host_online=self._host_online, births=self.node.births,
+            published=self.published, acknowledged=self.acknowledged, historical=self.historical,
+            inflight=len(self._inflight), depth=self.outbox.depth, reconnects=max(0, self.session.connects - 1),
+            bad_messages=sum(self.session.bad.counts.values()), bad_entries=self.bad_entries,
+            write_errors=self.outbox.write_errors, memory_depth=memory.depth, memory_dropped=memory.dropped)

@@ -239,3 +239,11 @@ def test_unacknowledged_data_of_a_lost_session_never_precede_the_new_birth(
     after = host.messages[before:]
     assert after[0].kind == "NBIRTH", [(m.kind, m.payload.seq) for m in after[:8]]
     assert verdict_seqs(after) == [1, 2, 3, 4, 5]
+    # nothing of the dead session after the new birth either: one session of unbroken seq, each verdict once,
+    # under the new bdSeq
+    sessions = session_messages(host.messages)
+    assert len(sessions) == 2 and all(_seqs_continue(s) for s in sessions), [
+        [(m.kind, m.payload.seq) for m in s] for s in sessions]
+    assert verdict_seqs(sessions[1]) == [1, 2, 3, 4, 5]
+    assert sessions[1][0].values()["bdSeq"] == (sessions[0][0].values()["bdSeq"] + 1) % 256
+    assert all(x.is_historical for m in sessions[1] if m.kind == "DDATA" for x in m.payload.metrics)
