@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config.models import MqttConfig
+from ..config.redact import cap
 from ..publish.spool import Spool, SpoolEntry
 from .node import NodeState, Topics
 from .outbox import Outbox
@@ -89,6 +91,10 @@ class SparkplugEdgeNode(threading.Thread):
         self._counted_id = 0  # file entries up to this one were counted in Counts/*
         self._counted_mem = 0  # memory entries (negative ids) down to this one were counted
         self.published = self.acknowledged = self.historical = self.bad_entries = 0
+        # held verdicts older than the outbox's max_age_s are dropped: checked at start (an earlier run's) and
+        # then every minute, or four times per max_age when that is shorter
+        self._expiry_every = min(60.0, max(0.5, spool.max_age_s / 4))
+        self._next_expiry = 0.0
 
     # --- any thread ------------------------------------------------------------------------------------
     def _post(self, event: Event) -> None:
@@ -125,12 +131,27 @@ class SparkplugEdgeNode(threading.Thread):
                 status, self._status = self._status, {}
             try:
                 self._turn(events, status)
+                self._expire()
             except Exception:  # noqa: BLE001 - a bad turn must not end the thread; the outbox keeps the verdicts
                 log.exception("sparkplug: sender turn failed; retrying")
                 time.sleep(0.5)
             if self._stopping.is_set() and (not self._inflight and not self._pending() or not self._ready()
                                             or time.monotonic() >= self._deadline):
                 return
+
+    def _expire(self) -> None:
+        """Drop held verdicts older than sparkplug.max_age_hours (counted by the outbox, logged here)."""
+        if time.monotonic() < self._next_expiry:
+            return
+        self._next_expiry = time.monotonic() + self._expiry_every
+        try:
+            gone = self.spool.expire()
+        except (sqlite3.Error, OSError) as exc:  # a full disk: the next try is in a minute
+            log.warning("sparkplug: expiring old verdicts failed (%s)", cap(str(exc), 200))
+            return
+        if gone:
+            log.warning("sparkplug: dropped %d held verdicts older than sparkplug.max_age_hours (%.4g h)", gone,
+                        self.spool.max_age_s / 3600)
 
     def _ready(self) -> bool:
         return self._connected and self._host_online

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -247,3 +248,32 @@ def test_unacknowledged_data_of_a_lost_session_never_precede_the_new_birth(
     assert verdict_seqs(sessions[1]) == [1, 2, 3, 4, 5]
     assert sessions[1][0].values()["bdSeq"] == (sessions[0][0].values()["bdSeq"] + 1) % 256
     assert all(x.is_historical for m in sessions[1] if m.kind == "DDATA" for x in m.payload.metrics)
+
+
+def test_verdicts_held_longer_than_max_age_are_dropped_and_never_reach_the_host(
+        mosquitto_broker, tmp_path: Path, cleanup: list[object], caplog) -> None:  # type: ignore[no-untyped-def]
+    # sparkplug.max_age_hours was documented ("held verdicts older than this are dropped") but never applied:
+    # the node never expired its outbox, so an absent host meant verdicts kept for ever (up to max_entries)
+    host = SparkplugHost(mosquitto_broker.host, mosquitto_broker.port, "G-age", "scada").start()
+    cleanup.append(host)
+    host.clear_state()
+    host.set_state(False)
+    mqtt_cfg = MqttConfig(host=mosquitto_broker.host, port=mosquitto_broker.port, reconnect_max_delay=1.0)
+    node = SparkplugEdgeNode(NodeIds("G-age", "node1", "station", "scada"), mqtt_cfg, "spb", "r1",
+                             Spool(tmp_path / "age.sqlite", max_age_s=1.5),
+                             client_id=f"ei-test-age-{time.monotonic_ns()}", bd_seq_file=tmp_path / "age.bdseq")
+    cleanup.append(node)
+    node.start()
+    for seq in range(5):
+        node.submit("r1", seq, verdict(seq), False)
+    assert node.spool.depth == 5
+    assert host.wait_for(lambda: node.spool.depth == 0, 20), node.spool.depth
+    assert node.spool.stats().dropped_age == 5
+    logged = re.findall(r"dropped (\d+) held verdicts older than sparkplug.max_age_hours", caplog.text)
+    assert sum(map(int, logged)) == 5, caplog.text[-2000:]
+    for seq in range(5, 8):  # fresh ones still go out once the host is back
+        node.submit("r1", seq, verdict(seq), False)
+    host.set_state(True)
+    assert host.wait_for(lambda: len(verdict_seqs(host.messages)) >= 3, 30), host.messages
+    time.sleep(1.0)
+    assert verdict_seqs(host.of("DDATA")) == [5, 6, 7]
