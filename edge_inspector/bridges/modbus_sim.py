@@ -12,8 +12,8 @@ by S counts first, so the count a reader sees, and the count when its next write
 fast the machine is. S is holding register 15 (a client writes it to run, stop or change the belt's speed; 0
 stops it); writing 1 to holding register 14 makes every counter read fail (a broken encoder input: the belt moves
 on), 0 mends it; writing N to holding register 13 moves the belt N counts at once. With `--reads-per-step 0` the
-belt runs by the clock instead, S counts a second (a real belt: the benchmark's), and LOG gets a line
-`{"t", "fc": 0, "total", "rate"}` whenever its speed is set.
+belt runs by the clock instead, S counts a second (a real belt: the benchmark's). In both modes LOG gets a line
+`{"t", "fc": 0, "total", "rate"}` when a speed takes effect (a write is logged as it arrives, before it applies).
 Used by the jitter measurement (jitter_bench.py), the tests, and for trying a bridge config without hardware
 (docs/deploy.md). Runs until killed.
 """
@@ -41,7 +41,7 @@ class Belt:
     def set_speed(self, speed: int) -> None:
         self.advance()
         self.speed, self.base, self.t_base = speed, self.total, time.time()
-        if not self.every:
+        if self.log is not None:  # when the change took effect (a test's stop and resume times)
             self.log.write(json.dumps({"t": self.t_base, "fc": 0, "total": self.total, "rate": speed}) + "\n")
 
     def jump(self, counts: int) -> None:

@@ -74,6 +74,11 @@ class ModbusPeer:
         """(time, unwrapped count) of every step of the simulated belt."""
         return [(w["t"], w["total"]) for w in self.writes() if w["fc"] == 0]
 
+    def speed_set_at(self, rate: int) -> float:
+        """When the belt last took speed `rate` (the simulator's own record, written as the change is applied:
+        a write's arrival is logged before it is applied, and a read in between still steps at the old speed)."""
+        return [w["t"] for w in self.writes() if w["fc"] == 0 and w.get("rate") == rate][-1]
+
     def set_register(self, address: int, value: int) -> float:
         """Write one holding register with the test's own Modbus client (the belt's speed is register 15);
         the server's arrival time of the write."""

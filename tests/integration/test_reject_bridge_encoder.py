@@ -64,10 +64,12 @@ def test_pulses_follow_the_belt_in_counts_through_a_stop_a_speed_change_and_the_
                                                        "fps": 10.0})
         daemon = DaemonProcess(config, env={"OMP_NUM_THREADS": "1"}).start()
         assert wait_for(lambda: any(p["seq"] == FRAMES - 1 for p in of("captured")), 300.0), daemon.output()
-        stopped_at = peer.set_register(SPEED_REGISTER, 0)  # the last part is just past the camera: stop the belt
+        peer.set_register(SPEED_REGISTER, 0)  # the last part is just past the camera: stop the belt
+        stopped_at = peer.speed_set_at(0)
         count_at_stop = peer.belt()[-1][1]
         time.sleep(STOP_S)  # the belt stands: whatever is between camera and ejector stays there
-        resumed_at = peer.set_register(SPEED_REGISTER, SPEED_B)
+        peer.set_register(SPEED_REGISTER, SPEED_B)
+        resumed_at = peer.speed_set_at(SPEED_B)
         assert daemon.wait(timeout=300) == 0, daemon.output()
         assert wait_for(lambda: len(of("verdict")) >= FRAMES and of("reject-bridge-status")[-1]["counts"]["pending"]
                         == 0 and of("reject-bridge-status")[-1]["ts"] > resumed_at, 120.0), bridge.output()
