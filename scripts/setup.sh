@@ -30,6 +30,16 @@ if [[ ",$extras," == *",dev,"* ]] && ! command -v arv-fake-gv-camera-0.8 >/dev/n
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq gir1.2-aravis-0.8 python3-gi aravis-tools \
         aravis-tools-cli >/dev/null
 fi
+if [[ ",$extras," == *",dev,"* ]] && ! command -v npm >/dev/null; then
+    echo "== installing nodejs and npm (apt) for the node-opcua client of the OPC UA tests"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [[ ",$extras," == *",dev,"* ]] && [ ! tests/opcua_node/node_modules/.package-lock.json -nt tests/opcua_node/package-lock.json ]; then
+    # node-opcua-client (about 35 MB), pinned by the lock file: tests/integration/test_opcua_node_client.py
+    echo "== installing node-opcua-client (npm ci) in tests/opcua_node"
+    (cd tests/opcua_node && npm ci --omit=dev --no-audit --no-fund --loglevel=error)
+fi
 if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv"
     python3 -m venv .venv

@@ -3,7 +3,8 @@
 The companion nodeset (Opc.Ua.MachineVision.NodeSet2.xml) is not shipped with asyncua and not fetched at run
 time, so the nodes live in our own namespace (opcua.namespace_uri) under the specification's names:
 
-    Objects/VisionSystem                      (event notifier: ResultReadyEventType, one event per verdict)
+    Objects/VisionSystem                      (event notifier: ResultReadyEventType, one event per verdict;
+                                              history of those events: result_events.py)
       VisionStateMachine/CurrentState         LocalizedText Preoperational/Halted/Error/Operational
         CurrentState/Number                   UInt32 StateNumber of OPC 40100-1 Table 82 (1/2/3/4)
       VisionStateMachine/StateReason          why (the station's status in one sentence)
@@ -116,6 +117,10 @@ async def build(server: Server, namespace_uri: str) -> StationNodes:
         gen.event.SourceNode = vs.nodeid
         gen.event.SourceName = "VisionSystem"
         nodes.generators.append(gen)
+    # both notifiers also serve the ResultReady history (result_events.EventHistory)
+    notifier = (1 << ua.EventNotifier.SubscribeToEvents) | (1 << ua.EventNotifier.HistoryRead)  # bit numbers
+    for obj in (vs, server.nodes.server):
+        await obj.write_attribute(ua.AttributeIds.EventNotifier, ua.DataValue(ua.Variant(notifier, V.Byte)))
     return nodes
 
 
@@ -133,15 +138,10 @@ async def _group(parent: Node, idx: int, path: str, spec: list[tuple[str, ua.Var
             for key, kind in spec}
 
 
-async def show_verdict(nodes: StationNodes, verdict: Verdict) -> None:
-    """Write LastResult, then fire one ResultReady event carrying the same fields."""
-    values = {name: _variant(fn(verdict), kind) for name, kind, fn in RESULT_FIELDS}
-    for name, value in values.items():
-        await nodes.result[name].write_value(value)
-    for gen in nodes.generators:
-        for name, value in values.items():
-            setattr(gen.event, name, value.Value)
-        await gen.trigger(message=f"{verdict.verdict} {verdict.station} run {verdict.run_id} seq {verdict.seq}")
+async def show_result(nodes: StationNodes, verdict: Verdict) -> None:
+    """Write LastResult (result_events.emit fires the ResultReady event carrying the same fields)."""
+    for name, kind, fn in RESULT_FIELDS:
+        await nodes.result[name].write_value(variant(fn(verdict), kind))
 
 
 async def show_state(nodes: StationNodes, state: VisionState, status: Status | None, connected: bool) -> None:
@@ -162,7 +162,7 @@ async def show_state(nodes: StationNodes, state: VisionState, status: Status | N
             kind = dict(SYSTEM_FIELDS + RECIPE_FIELDS)[name]
             if status.state == "offline" and name == "ModelId" and value is None:
                 continue  # the last will names no model: keep showing the one that was in service
-            await group[name].write_value(_variant(value, kind))
+            await group[name].write_value(variant(value, kind))
 
 
 async def show_counters(nodes: StationNodes, received: int, duplicates: int, rejected: int) -> None:
@@ -175,5 +175,6 @@ async def show_counters(nodes: StationNodes, received: int, duplicates: int, rej
 NONE_VALUES: dict[ua.VariantType, Any] = {V.String: "", V.Double: math.nan, V.Int32: -1}
 
 
-def _variant(value: Any, kind: ua.VariantType) -> ua.Variant:
+def variant(value: Any, kind: ua.VariantType) -> ua.Variant:
+    """`value` as a Variant of `kind`, with NONE_VALUES standing for None."""
     return ua.Variant(NONE_VALUES[kind] if value is None else value, kind)

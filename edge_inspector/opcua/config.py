@@ -30,6 +30,9 @@ BOUNDS: dict[str, Limit] = {
     "mqtt.keepalive": (5, 3600),
     "mqtt.max_message_bytes": (1024, 16 * 1024 * 1024),
     "opcua.dedup_window": (1, 10_000_000),
+    "opcua.history_max_results": (1, 10_000_000),
+    "opcua.history_max_age_days": (1, 3650),
+    "opcua.history_max_mib": (1, 1_048_576),
 }
 
 
@@ -78,6 +81,11 @@ class OpcuaEndpoint:
     allow_anonymous: bool = False  # anonymous sessions are refused unless this is true
     users: list[OpcuaUser] = field(default_factory=list)
     dedup_window: int = 100_000  # (station, run_id, seq) keys remembered to drop MQTT redeliveries
+    # where results.sqlite (event history, emitted keys) lives; default $STATE_DIRECTORY, else memory only
+    state_dir: Path | None = None
+    history_max_results: int = 100_000  # results kept for HistoryRead (oldest dropped first)
+    history_max_age_days: int = 30  # results older than this are dropped from the history
+    history_max_mib: int = 1024  # live size cap of results.sqlite; a file over twice this is moved aside
 
 
 @dataclass

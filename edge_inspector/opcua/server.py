@@ -1,5 +1,6 @@
 """Run the OPC UA server: accounts and security from the config, the address space, and the loop that turns the
 MQTT feed into node values and ResultReady events, one per verdict, in the order the verdicts arrived.
+The feed-to-nodes loop, with its exactly-once rule through restarts, is pump.py.
 
 Security: only the identity tokens the config allows are offered (anonymous refused unless
 `opcua.allow_anonymous`); a username must match one of `opcua.users` (password from its file, compared in
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import queue
 import signal
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,11 @@ from asyncua.crypto.permission_rules import USER_TYPES, SimpleRoleRuleset, User,
 from asyncua.server.user_managers import UserManager
 
 from ..config.secrets import check_secret_file, read_secret
-from .address_space import StationNodes, build, show_counters, show_state, show_verdict
+from .address_space import StationNodes, build, show_result
 from .config import OpcuaServerConfig
-from .feed import Connected, MqttFeed
-from .messages import MessageError, Status, Verdict
-from .state import vision_state
+from .feed import MqttFeed
+from .pump import Results, open_store, pump
+from .result_events import EventHistory
 
 log = logging.getLogger(__name__)
 POLICIES = {
@@ -35,7 +35,6 @@ POLICIES = {
     "Basic256Sha256_Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
     "Basic256Sha256_SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
 }
-IDLE_POLL_S = 0.02  # how often an idle loop looks at the feed's queue
 
 
 class Accounts(UserManager):
@@ -108,52 +107,31 @@ async def make_server(cfg: OpcuaServerConfig) -> tuple[Server, StationNodes]:
     return server, await build(server, ua_cfg.namespace_uri)
 
 
-async def pump(feed: MqttFeed, nodes: StationNodes, stop: asyncio.Event) -> None:
-    """Apply the feed's items to the nodes in arrival order until `stop` is set."""
-    status: Status | None = None
-    connected = False
-    await show_state(nodes, vision_state(status, connected), status, connected)
-    shown: tuple[int, int, int] | None = None
-    while not stop.is_set():
-        counters = feed.counters  # rejected messages and duplicates make no item: show the counts anyway
-        counts = (counters.verdicts, feed.dedup.duplicates, sum(counters.rejected.values()))
-        if counts != shown:
-            await show_counters(nodes, *counts)
-            shown = counts
-        try:
-            item = feed.items.get_nowait()
-        except queue.Empty:
-            await asyncio.sleep(IDLE_POLL_S)
-            continue
-        try:
-            if isinstance(item, Verdict):
-                await show_verdict(nodes, item)
-            else:
-                if isinstance(item, Connected):
-                    connected = item.up
-                else:
-                    status = item
-                await show_state(nodes, vision_state(status, connected), status, connected)
-        except Exception as exc:  # noqa: BLE001 - one item the nodes cannot take must not stop the server
-            feed.counters.reject("(opc ua side)", MessageError("nodes", f"{type(exc).__name__}: {exc}"))
-
-
 async def serve(cfg: OpcuaServerConfig, stop: asyncio.Event) -> None:
     """Serve until `stop` is set: the OPC UA endpoint plus the MQTT feed."""
     for noisy in ("asyncua",):  # asyncua logs every session and request at INFO
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mq = cfg.mqtt
     password = read_secret(mq.password_file, "mqtt.password_file") if mq.password_file is not None else None
+    store = open_store(cfg)
     server, nodes = await make_server(cfg)
-    feed = MqttFeed(mq, cfg.station_id, password, cfg.opcua.dedup_window)
+    history = EventHistory(store, nodes, cfg.station_id, mq.max_message_bytes)
+    server.iserver.history_manager.set_storage(history)
+    last = store.last()
+    if last is not None and (verdict := history.verdict(last)) is not None:
+        await show_result(nodes, verdict)  # LastResult survives a restart
+    feed = MqttFeed(mq, cfg.station_id, password)
+    results = Results(store, nodes, feed, cfg.opcua.dedup_window)
     async with server:
-        log.info("OPC UA server for station %s on %s (%s); MQTT %s:%d prefix %s", cfg.station_id,
-                 cfg.opcua.endpoint, ", ".join(cfg.opcua.security_policies), mq.host, mq.port, mq.topic_prefix)
+        log.info("OPC UA server for station %s on %s (%s); MQTT %s:%d prefix %s; %d results in the history (%s)",
+                 cfg.station_id, cfg.opcua.endpoint, ", ".join(cfg.opcua.security_policies), mq.host, mq.port,
+                 mq.topic_prefix, store.count(), store.path or "memory only")
         feed.start()
         try:
-            await pump(feed, nodes, stop)
+            await pump(feed, nodes, results, stop)
         finally:
             feed.stop()
+            store.close()
     log.info("OPC UA server stopped")
 
 

@@ -73,6 +73,12 @@ class OpcuaServerProcess:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout=timeout)
 
+    def kill(self) -> int:
+        """SIGKILL, as a crash or the OOM killer would: no cleanup of any kind."""
+        assert self.proc is not None
+        self.proc.kill()
+        return self.proc.wait(timeout=20)
+
     def stop(self) -> None:
         if self.alive():
             assert self.proc is not None
@@ -157,6 +163,66 @@ async def subscribe_results(client: Any, source: Any = None) -> EventLog:
     sub = await client.create_subscription(100, log)
     await sub.subscribe_events(source or await station_node(client), event_type, queuesize=10_000)
     return log
+
+
+def needs_asyncua() -> None:
+    """Skip (locally) or fail (CI) without asyncua."""
+    import importlib.util
+
+    from helpers.ci import skip_unless_ci
+
+    if importlib.util.find_spec("asyncua") is None:
+        skip_unless_ci("asyncua is not installed (pip install -e .[opcua]); .ci/run installs it")
+
+
+def unique_verdicts(payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The PLC's view of the MQTT verdicts: de-duplicated by (station, run_id, seq), as the contract says."""
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for p in payloads:
+        key = (p["station"], p["run_id"], p["seq"])
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+async def read_history(client: Any, since: Any = None) -> list[dict[str, Any]]:
+    """HistoryRead (ReadEventDetails) of the VisionSystem's ResultReady events from `since` (a datetime; None:
+    from the first one kept), oldest first, each as a dict of its fields."""
+    from datetime import datetime, timezone
+
+    idx = await client.get_namespace_index(NAMESPACE)
+    event_type = await client.nodes.base_event_type.get_child(f"{idx}:ResultReadyEventType")
+    vs = await station_node(client)
+    start = since or datetime(2000, 1, 1, tzinfo=timezone.utc)
+    return [dict(vars(e)) for e in await vs.read_event_history(start, None, 0, event_type)]
+
+
+def assert_event_matches(event: dict[str, Any], v: dict[str, Any], station: str) -> None:
+    """The ResultReady event `event` carries the fields of the MQTT verdict `v` (the PLC subscriber's copy)."""
+    import json
+    import math
+    from datetime import datetime
+
+    import pytest
+
+    key = f"{station}/{v['run_id']}/{v['seq']}"
+    assert event["ResultId"] == key and event["EventId"] == key.encode(), "one EventId per result"
+    assert (event["Station"], event["RunId"], event["Seq"]) == (v["station"], v["run_id"], v["seq"])
+    assert (event["Verdict"], event["ModelId"], event["Frame"]) == (v["verdict"], v["model_id"], v["frame"])
+    assert (event["Replayed"], event["Reason"], event["PartId"]) == (v["replayed"], v["reason"],
+                                                                     v.get("part_id") or "")
+    if v["score"] is None:
+        assert math.isnan(event["Score"])
+    else:
+        assert event["Score"] == v["score"]
+    assert event["Threshold"] == v["threshold"] and event["LatencyMs"] == v["latency_ms"]
+    assert event["BoxCount"] == len(v["boxes"]) and json.loads(event["Boxes"]) == v["boxes"]
+    assert event["CaptureTime"].timestamp() == pytest.approx(v["captured_ts"], abs=1e-3)
+    decided = datetime.fromisoformat(v["decided_at"])
+    assert event["DecisionTime"].timestamp() == pytest.approx(decided.timestamp(), abs=1e-3)
+    assert event["IsPartial"] is False and event["IsSimulated"] is False
 
 
 async def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> bool:

@@ -60,6 +60,13 @@ def test_a_good_config_reads_with_its_values_and_defaults(tmp_path: Path) -> Non
     (with_change("opcua", "users", [{"username": "a", "password_file": "/x"},
                                         {"username": "a", "password_file": "/y"}]), ["twice"]),
     (with_change("opcua", "dedup_window", 0), ["opcua.dedup_window"]),
+    (with_change("opcua", "history_max_results", 0), ["opcua.history_max_results", "0"]),
+    (with_change("opcua", "history_max_results", 10**8), ["opcua.history_max_results", "100000000"]),
+    (with_change("opcua", "history_max_age_days", 4000), ["opcua.history_max_age_days", "4000"]),
+    (with_change("opcua", "history_max_mib", 0), ["opcua.history_max_mib", "0"]),
+    (with_change("opcua", "history_max_mib", "1G"), ["opcua.history_max_mib", '"1G"']),
+    (with_change("opcua", "state_dir", 5), ["opcua.state_dir", "5"]),
+    (with_change("opcua", "state_dir", "x" * 2000), ["opcua.state_dir"]),
     ({**GOOD, "station_id": "line 1"}, ["station_id", "line 1"]),
     ({**GOOD, "opcua": {**GOOD["opcua"], "security_policies": ["None"]}}, ["opcua.users", "clear text"]),
     ({**GOOD, "mqtt": "localhost"}, ["mqtt", "mapping"]),
@@ -72,6 +79,18 @@ def test_bad_configs_name_the_key_and_value(tmp_path: Path, data: Any, words: li
     assert "\n" not in message and str(tmp_path) in message
     for word in words:
         assert word in message, message
+
+
+def test_the_history_fields_have_bounded_defaults_and_read_their_values(tmp_path: Path) -> None:
+    cfg = load_opcua_config(write(tmp_path, GOOD))
+    assert cfg.opcua.state_dir is None, "default: systemd's $STATE_DIRECTORY (server.state_dir)"
+    assert (cfg.opcua.history_max_results, cfg.opcua.history_max_age_days, cfg.opcua.history_max_mib) == (
+        100_000, 30, 1024)
+    changed = {**GOOD, "opcua": {**GOOD["opcua"], "state_dir": "/var/lib/ei/opcua", "history_max_results": 5,
+                                 "history_max_age_days": 1, "history_max_mib": 1}}
+    cfg = load_opcua_config(write(tmp_path, changed))
+    assert (str(cfg.opcua.state_dir), cfg.opcua.history_max_results, cfg.opcua.history_max_age_days,
+            cfg.opcua.history_max_mib) == ("/var/lib/ei/opcua", 5, 1, 1)
 
 
 def test_anonymous_only_on_policy_none_is_allowed_when_asked_for(tmp_path: Path) -> None:
@@ -104,7 +123,10 @@ values = st.none() | st.booleans() | st.integers(-10, 100_000) | st.text(max_siz
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from([("mqtt", k) for k in GOOD["mqtt"]] + [("mqtt", "keepalive"), ("opcua", "allow_anonymous"),
-                                                            ("opcua", "trusted_clients")]
+                                                            ("opcua", "trusted_clients"), ("opcua", "state_dir"),
+                                                            ("opcua", "history_max_results"),
+                                                            ("opcua", "history_max_age_days"),
+                                                            ("opcua", "history_max_mib")]
                        + [("opcua", k) for k in GOOD["opcua"]]), values)
 def test_fuzz_any_value_gives_a_config_or_a_one_line_error(tmp_path: Path, where: tuple[str, str], value: Any) -> None:
     try:
