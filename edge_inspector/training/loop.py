@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..model.checkpoint import save_model, weights_digest
+from ..model.checkpoint import weights_digest
 from ..model.metadata import ModelMetadata
 from ..model.networks import build_model
 from ..model.part_mask import save_part_mask
@@ -29,9 +29,9 @@ from .objective import compute_loss, validation_loss
 from .part_region import augment_with_part
 from .presets import training_dtype
 from .run_data import load_run_data
-from .run_record import save_history, train_record, versions
+from .run_finish import calibrate_and_save
+from .run_record import train_record, versions
 from .train_config import TrainConfig, TrainResult
-from .validation_scores import calibrate_on_validation
 
 log = logging.getLogger(__name__)
 
@@ -107,14 +107,7 @@ def train(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: bool = True
     meta.versions = versions()
     if data.ignore is not None:
         meta.part_mask = save_part_mask(data.ignore, out_dir)
-    cal = calibrate_on_validation(model, meta, data, cfg, device, out_dir)
-    meta.image_threshold, meta.pixel_threshold = cal["image_threshold"], cal["pixel_threshold"]
-    meta.score_stats, meta.calibration = cal["score_stats"], cal["calibration"]
-    log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", cal["score_stats"]["n"],
-             meta.image_threshold, meta.pixel_threshold)
-    save_model(model, meta, out_dir)
-    save_history(history, out_dir, f"{cfg.kind} model, {Path(data_dir).name}")
-    return TrainResult(out_dir, meta, epoch, seconds, best, history)
+    return calibrate_and_save(model, meta, data, cfg, device, out_dir, data_dir, epoch, seconds, best, history)
 
 
 def _build_model(cfg: TrainConfig, size: tuple[int, int], arch: dict[str, int]) -> tuple[nn.Module, str]:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model.checkpoint import save_model, weights_digest
+from ..model.checkpoint import weights_digest
 from ..model.classifiers import CamClassifier
 from ..model.metadata import ModelMetadata
 from ..model.networks import build_model
@@ -30,11 +30,11 @@ from .epoch_loop import EpochLoop
 from .kind_training import kind_training, resolve
 from .loop import seed_everything
 from .presets import training_dtype
-from .run_record import save_history, train_record, versions
+from .run_finish import calibrate_and_save
+from .run_record import train_record, versions
 from .supervised_data import LabelledData, check_labelled_flags, load_labelled_data
 from .supervised_init import initialise
 from .train_config import TrainConfig, TrainResult
-from .validation_scores import calibrate_on_validation
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +136,7 @@ def train_supervised(data_dir: Path, out_dir: Path, cfg: TrainConfig, progress: 
     meta.train = train_record(cfg, data_dir, good, epoch, seconds, device, init, dtype_name, gray, best, history)
     meta.train.update(_labelled_record(cfg, data, pos_weight, rotation), init=init)
     meta.versions = versions()
-    cal = calibrate_on_validation(model, meta, good, cfg, device, out_dir)
-    meta.image_threshold, meta.pixel_threshold = cal["image_threshold"], cal["pixel_threshold"]
-    meta.score_stats, meta.calibration = cal["score_stats"], cal["calibration"]
-    log.info("calibrated on %d good validation images: threshold %.4f (pixel %.4f)", cal["score_stats"]["n"],
-             meta.image_threshold, meta.pixel_threshold)
-    save_model(model, meta, out_dir)
-    save_history(history, out_dir, f"{cfg.kind} model, {Path(data_dir).name}")
-    return TrainResult(out_dir, meta, epoch, seconds, best, history)
+    return calibrate_and_save(model, meta, good, cfg, device, out_dir, data_dir, epoch, seconds, best, history)
 
 
 def _autocast(device_type: str, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
