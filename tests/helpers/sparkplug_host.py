@@ -22,13 +22,15 @@ DECODERS: dict[str, Any] = {"NBIRTH": spb.NBirth, "DBIRTH": spb.DBirth, "NDATA":
 
 @dataclass(frozen=True)
 class Received:
-    """One Sparkplug message: its type (NBIRTH, DDATA ...), topic, decoded payload and retain flag."""
+    """One Sparkplug message: its type (NBIRTH, DDATA ...), topic, decoded payload, retain flag and MQTT DUP flag
+    (the broker sending again a QoS 1 message whose PUBACK from this host it had not recorded)."""
 
     kind: str
     topic: str
     payload: Any
     retained: bool
     at: float
+    dup: bool = False
 
     def values(self) -> dict[str, Any]:
         return {m.name: m.value for m in self.payload.metrics}
@@ -75,7 +77,7 @@ class SparkplugHost:
                 self.errors.append(f"{msg.topic}: {exc!r}")
             return
         with self._cond:
-            self.messages.append(Received(kind, msg.topic, payload, bool(msg.retain), time.time()))
+            self.messages.append(Received(kind, msg.topic, payload, bool(msg.retain), time.time(), bool(msg.dup)))
             self._cond.notify_all()
 
     def set_state(self, online: bool) -> None:

@@ -103,7 +103,7 @@ def test_births_ddata_per_verdict_rebirth_and_ndeath_on_sigkill(
 def test_primary_host_offline_then_broker_outage_lose_nothing(
         tmp_path: Path, trained_model, fresh_broker) -> None:  # type: ignore[no-untyped-def]
     """Host offline: nothing published, verdicts held; host online: births then the held verdicts, historical,
-    with their capture times. Then the broker is SIGKILLed and restarted: again nothing lost, all in order."""
+    with their capture times. Then the broker goes down and comes back: again nothing lost, all in order."""
     with fresh_broker.conf.open("a") as f:  # read at the restart: births are QoS 0, the host may reconnect late
         f.write("queue_qos0_messages true\nmax_queued_messages 0\nmax_queued_bytes 0\n")
     host = SparkplugHost(fresh_broker.host, fresh_broker.port, "D-held", "scada", client_id="spb-host-held").start()
@@ -118,7 +118,12 @@ def test_primary_host_offline_then_broker_outage_lose_nothing(
         held = audit_lines(audit)
         host.set_state(True)
         assert host.wait_for(lambda: len(verdict_seqs(host.messages)) >= held, 120), daemon.output()[-3000:]
-        fresh_broker.kill()
+        # The broker goes down cleanly. A SIGKILLed Mosquitto also loses what it acknowledged since its last
+        # autosave (1 s here) before the host got it: the broker's loss, not the node's (the node deletes a
+        # verdict only on its PUBACK). With the line running that window held verdicts 19 and 20 in one CI run;
+        # test_reliability_delivery.py met the same on the contract's path. The node's own crash is covered by
+        # test_sparkplug_edge_node.py's broker-kill tests, whose verdicts are all submitted before the kill.
+        fresh_broker.stop()
         n = audit_lines(audit)
         assert wait_for(lambda: audit_lines(audit) >= n + 10, 300), "the line goes on while the broker is away"
         fresh_broker.start()
@@ -133,15 +138,25 @@ def test_primary_host_offline_then_broker_outage_lose_nothing(
         host.stop()
     assert host.errors == []
     records = read_audit_all(audit)
-    got = verdict_seqs(host.messages)
+    # The broker sends the host again, flagged DUP, the messages whose PUBACK from the host it had not recorded
+    # when it went down: MQTT's at-least-once to the host, not the node sending twice. Each is a copy of one the
+    # host already had; what the node sent is the rest.
+    def key(m: Any) -> tuple[str, int, Any]:
+        return m.topic, m.payload.seq, m.values().get("Inspection/Seq")
+
+    had = {key(m) for m in host.messages if not m.dup and m.kind in ("DBIRTH", "DDATA")}
+    assert all(key(m) in had for m in host.messages if m.dup and m.kind in ("DBIRTH", "DDATA"))
+    sent = [m for m in host.messages if not m.dup]
+    got = verdict_seqs(sent)
     assert got == sorted(got), "in order (a verdict whose PUBACK was lost in the outage may come twice)"
     assert set(got) >= {r["seq"] for r in records[:decided]}, "no verdict lost"
-    first = session_messages(host.messages)[0]
+    first = session_messages(sent)[0]
     held_ddata = [m for m in first if m.kind == "DDATA" and m.values().get("Inspection/Seq", held) < held]
     assert len(held_ddata) == held
     assert all(x.is_historical for m in held_ddata for x in m.payload.metrics)
-    _check_against_audit([m for m in host.of("DDATA") if "Inspection/Seq" in m.values()], records[:decided])
-    for session in session_messages(host.messages):
+    _check_against_audit([m for m in sent if m.kind == "DDATA" and "Inspection/Seq" in m.values()],
+                         records[:decided])
+    for session in session_messages(sent):
         assert [m.payload.seq for m in session] == [i % 256 for i in range(len(session))]
     bds = [s[0].values()["bdSeq"] for s in session_messages(host.messages)]
     assert len(bds) >= 2 and bds[1] == (bds[0] + 1) % 256, "the new connection's birth has the next bdSeq"
