@@ -55,6 +55,10 @@ def test_status_is_retained_online_with_extras_then_clean_offline(tmp_path, mosq
     s = sender(tmp_path, mqtt_config(mosquitto_broker), "status", "run-status")
     s.start()
     s.conn.set_status(model_id="m1", capture={"state": "running", "since": "2026-01-01T00:00:00.000Z", "detail": ""})
+    # The status is published once the connection is up: a subscriber that comes before it reaches the broker
+    # gets it live, not retained (one CI run did). Late means after the broker holds it: a first one waits.
+    first = mqtt_subscriber(mosquitto_broker, s.conn.topics.status)
+    assert first.wait_for(1, 10.0, where=lambda t, p: p.get("capture", {}).get("state") == "running")
     late = mqtt_subscriber(mosquitto_broker, s.conn.topics.status)
     online = late.wait_for(1, 5.0, where=lambda t, p: p.get("capture", {}).get("state") == "running")
     assert online and late.retained[-1], "a late subscriber sees the retained online status with the capture state"
